@@ -1,0 +1,106 @@
+"""Config -> objects: the one place that maps names in a config to models, losses and optimizers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import flax.linen as nn
+import optax
+
+from gan_jax.config import Config, LossConfig, ModelConfig, OptimizerConfig
+from gan_jax.data.source import DataSource
+from gan_jax.errors import ConfigError
+from gan_jax.losses import AdversarialLoss, get_loss
+from gan_jax.models.mlp import MLPCritic, MLPGenerator
+
+
+@dataclass(frozen=True)
+class GAN:
+    """Everything static about an experiment: modules, optimizers, loss and step hyperparameters.
+
+    Hashable and free of arrays, so the train step closes over it and jit never retraces for it.
+    """
+
+    generator: nn.Module
+    critic: nn.Module
+    g_tx: optax.GradientTransformation
+    d_tx: optax.GradientTransformation
+    loss: AdversarialLoss
+    loss_name: str
+    z_dim: int
+    latent: str
+    example_shape: tuple[int, ...]
+    num_classes: int | None
+    batch_size: int
+    n_critic: int
+    gp_weight: float = 0.0  # > 0 adds the WGAN-GP penalty
+    clip_value: float = 0.0  # > 0 clips critic weights after each update (WGAN)
+    label_smoothing: float = 0.0
+    label_flip_prob: float = 0.0
+
+
+def build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Module]:
+    shape = source.example_shape
+    if cfg.name == "mlp":
+        g = MLPGenerator(
+            out_shape=shape,
+            widths=tuple(cfg.g_widths),
+            activation=cfg.g_activation,
+            dropout=cfg.g_dropout,
+            output_activation=cfg.g_output,
+        )
+        return g, MLPCritic(widths=tuple(cfg.d_widths), activation=cfg.d_activation)
+    if source.kind != "images":
+        raise ConfigError(f"model.name={cfg.name!r} needs image data, but data.name={source.name!r} is 2-D; use model=mlp")
+    from gan_jax.models import dcgan  # noqa: PLC0415  (conv families only)
+
+    height, width, channels = shape
+    if height != width:
+        raise ConfigError(f"model.name={cfg.name!r} needs square images, got {height}x{width}")
+    if cfg.name == "dcgan":
+        kw = {"resolution": height, "channels": channels, "z_dim": cfg.z_dim, "init": cfg.init}
+        return dcgan.DCGANGenerator(**kw), dcgan.DCGANCritic(**kw, activation=cfg.d_activation)
+    if cfg.name == "radford":
+        if height != 64:
+            raise ConfigError(f"model=radford is the 64x64 DCGAN; set data.resolution=64 (got {height})")
+        kw = {"channels": channels, "z_dim": cfg.z_dim}
+        return dcgan.RadfordGenerator(**kw), dcgan.RadfordCritic(**kw)
+    raise ConfigError(f"model.name={cfg.name!r} is unknown; choose one of: mlp, dcgan, radford")
+
+
+def build_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:
+    if cfg.name == "adam":
+        return optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+    if cfg.name == "rmsprop":
+        return optax.rmsprop(cfg.lr, eps=cfg.eps, momentum=cfg.momentum or None)
+    if cfg.name == "sgd":
+        return optax.sgd(cfg.lr, momentum=cfg.momentum or None)
+    raise ConfigError(f"optimizer name {cfg.name!r} is unknown; choose one of: adam, rmsprop, sgd")
+
+
+def loss_options(cfg: LossConfig) -> dict[str, float]:
+    return {
+        "gp_weight": cfg.gp_weight if cfg.name == "wgan_gp" else 0.0,
+        "clip_value": cfg.clip_value if cfg.name == "wgan" else 0.0,
+        "label_smoothing": cfg.label_smoothing,
+        "label_flip_prob": cfg.label_flip_prob,
+    }
+
+
+def build_gan(cfg: Config, source: DataSource) -> GAN:
+    generator, critic = build_models(cfg.model, source)
+    return GAN(
+        generator=generator,
+        critic=critic,
+        g_tx=build_optimizer(cfg.optim.g),
+        d_tx=build_optimizer(cfg.optim.d),
+        loss=get_loss(cfg.loss.name),
+        loss_name=cfg.loss.name,
+        z_dim=cfg.model.z_dim,
+        latent=cfg.model.latent,
+        example_shape=source.example_shape,
+        num_classes=None,  # conditional GANs arrive with the model zoo; labels are loaded but unused
+        batch_size=cfg.train.batch_size,
+        n_critic=cfg.train.n_critic,
+        **loss_options(cfg.loss),
+    )

@@ -1,0 +1,88 @@
+"""What both console scripts share: where configs live and how a bad config becomes one line, not a traceback."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+from gan_jax.config import Config, one_line, register_configs
+from gan_jax.errors import GanJaxError
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _plain_overrides(argv: Sequence[str]) -> list[str] | None:
+    """The key=value overrides of a single run; None for sweeps and Hydra's own flags (Hydra checks those)."""
+    if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
+        return None
+    return [a for a in argv if not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra", "-"))]
+
+
+def _valid_keys(full_key: str) -> list[str]:
+    """Keys that exist beside `full_key` in the schema (for 'did you mean' hints)."""
+    node = OmegaConf.structured(Config)
+    parent, _, _ = full_key.rpartition(".")
+    sub = OmegaConf.select(node, parent) if parent else node
+    return [str(k) for k in sub.keys()] if OmegaConf.is_dict(sub) else []
+
+
+def describe_config_error(err: BaseException) -> str:
+    """One line that names the bad key or option and what would be valid."""
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
+        group, _, option = err.missing_cfg_file.rpartition("/")
+        return f"{group}={option} is not a config option; choose one of: {', '.join(err.options)}"
+    cause = err.__cause__
+    if isinstance(cause, ConfigAttributeError | ConfigKeyError) and cause.full_key:
+        key = str(cause.full_key)
+        valid = _valid_keys(key)
+        prefix = key.rpartition(".")[0]
+        names = [f"{prefix}.{k}" if prefix else k for k in valid]
+        hint = difflib.get_close_matches(key, names, n=1)
+        guess = f" (did you mean {hint[0]}?)" if hint else ""
+        return f"unknown config key '{key}'{guess}; valid keys here: {', '.join(names)}"
+    if isinstance(cause, ValidationError) and cause.full_key:
+        first = str(cause).splitlines()[0]
+        return f"bad value for '{cause.full_key}': {first}"
+    return one_line(err)
+
+
+def precheck(prog: str, config_name: str, validate: Callable[[object], object]) -> None:
+    """Composes the config once before Hydra runs it, so that a bad key, option or type exits with one line.
+
+    Hydra would report the same problems over several lines (or with a traceback for schema errors).
+    """
+    register_configs()
+    overrides = _plain_overrides(sys.argv[1:])
+    if overrides is None:
+        return
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            validate(compose(config_name, overrides=overrides))
+    except GanJaxError as err:
+        fail(prog, str(err))
+    except Exception as err:  # Hydra/OmegaConf composition errors: unknown key, option or wrong type
+        fail(prog, describe_config_error(err))
+
+
+def run_reporting_errors(prog: str, fn: Callable[[], object]) -> None:
+    """Runs a job; project errors (bad data, missing checkpoint, ...) end it with one line and exit code 2."""
+    for name in ("absl", "orbax", "jax"):  # Hydra sets the root logger to INFO; orbax then logs every file op
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        fn()
+    except GanJaxError as err:
+        fail(prog, str(err))

@@ -1,0 +1,237 @@
+"""Structured config schema: the single source of defaults and the validator of every Hydra run.
+
+YAML files under `configs/` only pick values; the dataclasses here say which keys exist and their types, so a
+misspelled key or a wrong type fails at composition with a message that names it.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from gan_jax.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """What to train on. Toy mixtures are sampled on device; image sets are loaded once into device memory."""
+
+    name: str = "ring"  # ring | grid | gaussian | disk | digits | mnist
+    root: str | None = None  # data root for file datasets; falls back to $GAN_JAX_DATA, then ~/.cache/gan_jax/data
+    sigma: float = 0.02  # std of each mixture component (toy data)
+    resolution: int = 32  # image side after resizing (digits: 8, 16, 28, 32; mnist: 28 or 32)
+    split: str = "test"  # file datasets: which split to read
+    download: bool = False  # fetch a missing file (checksum-verified) when online
+
+
+@dataclass
+class ModelConfig:
+    """Generator and critic. One flat node so every field is validated; fields a family ignores are unused."""
+
+    name: str = "mlp"  # mlp | dcgan | radford
+    z_dim: int = 16
+    latent: str = "normal"  # normal: N(0, I) | uniform: U(-1, 1)
+    # MLP family
+    g_widths: list[int] = field(default_factory=lambda: [256, 256, 256])
+    d_widths: list[int] = field(default_factory=lambda: [256, 256, 256])
+    g_activation: str = "relu"
+    d_activation: str = "leaky_relu"
+    g_dropout: float = 0.0
+    g_output: str = "linear"  # linear | tanh
+    # convolutional families (image channels and resolution come from the dataset)
+    init: str = "default"  # default (Flax) | normal02 (Radford's N(0, 0.02))
+
+
+@dataclass
+class LossConfig:
+    """Adversarial loss and the label tricks that go with the logistic losses."""
+
+    name: str = "ns"  # minimax | ns | lsgan | wgan | wgan_gp | hinge
+    gp_weight: float = 10.0  # WGAN-GP's lambda
+    clip_value: float = 0.01  # WGAN weight clipping bound
+    label_smoothing: float = 0.0  # one-sided: real target 1 - s (minimax, ns, lsgan)
+    label_flip_prob: float = 0.0  # swap real/fake targets of each example with this probability
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"  # adam | rmsprop | sgd
+    lr: float = 2e-4
+    b1: float = 0.5
+    b2: float = 0.999
+    eps: float = 1e-8
+    momentum: float = 0.0  # sgd / rmsprop
+
+
+@dataclass
+class OptimConfig:
+    """Two optimizers: the generator's and the critic's (learning rates may differ, e.g. TTUR)."""
+
+    g: OptimizerConfig = field(default_factory=OptimizerConfig)
+    d: OptimizerConfig = field(default_factory=OptimizerConfig)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000  # generator updates
+    batch_size: int = 512
+    n_critic: int = 1  # critic updates per generator update
+    steps_per_call: int = 100  # train steps fused into one device dispatch with lax.scan
+    log_every: int = 100
+    ckpt_every: int = 1000
+    keep_checkpoints: int = 3
+    resume: bool = False  # continue from the latest checkpoint in the run directory
+
+
+@dataclass
+class EvalConfig:
+    every: int = 1000  # steps between diagnostics (and at the end); 0 = only at the end
+    num_samples: int = 2500  # samples for mode-collapse diagnostics
+    grid_samples: int = 64  # images in the sample grid
+
+
+@dataclass
+class LoggerConfig:
+    mode: str = "offline"  # offline | online | disabled
+    project: str = "gan_jax"
+    entity: str | None = None
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+    progress: bool = True  # console progress bar
+
+
+@dataclass
+class Config:
+    name: str = "toy_ring"  # experiment name: names the run directory and the W&B run
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+@dataclass
+class SampleConfig:
+    """`gan-jax-sample`: draw samples from a trained run."""
+
+    run_dir: str = "???"
+    n: int = 64
+    seed: int = 0
+    out: str = "samples.npz"
+    step: int | None = None  # checkpoint step; None = latest
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.name": ("ring", "grid", "gaussian", "disk", "digits", "mnist"),
+    "model.name": ("mlp", "dcgan", "radford"),
+    "model.latent": ("normal", "uniform"),
+    "model.g_output": ("linear", "tanh"),
+    "model.init": ("default", "normal02"),
+    "loss.name": ("minimax", "ns", "lsgan", "wgan", "wgan_gp", "hinge"),
+    "optim.g.name": ("adam", "rmsprop", "sgd"),
+    "optim.d.name": ("adam", "rmsprop", "sgd"),
+    "logger.mode": ("offline", "online", "disabled"),
+}
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")
+LOGISTIC_LOSSES = ("minimax", "ns", "lsgan")
+
+
+def register_configs() -> None:
+    """Put the schemas in Hydra's ConfigStore so `configs/config.yaml` can extend them."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    cs.store(name="sample_schema", node=SampleConfig)
+
+
+def _positive(value: float, key: str) -> None:
+    if value <= 0:
+        raise ConfigError(f"{key}={value} must be positive")
+
+
+def validate(cfg: Config) -> Config:
+    """Checks the constraints the schema types cannot express; raises ConfigError naming key and fix."""
+    for key, allowed in CHOICES.items():
+        node: Any = cfg
+        for part in key.split("."):
+            node = getattr(node, part)
+        if node not in allowed:
+            raise ConfigError(f"{key}={node!r} is not a valid choice; choose one of: {', '.join(allowed)}")
+    for key in ("model.g_activation", "model.d_activation"):
+        value = getattr(cfg.model, key.split(".")[1])
+        if value not in ACTIVATIONS:
+            raise ConfigError(f"{key}={value!r} is not a valid choice; choose one of: {', '.join(ACTIVATIONS)}")
+    t = cfg.train
+    for key in ("steps", "batch_size", "n_critic", "steps_per_call", "log_every", "ckpt_every", "keep_checkpoints"):
+        _positive(getattr(t, key), f"train.{key}")
+    _positive(cfg.model.z_dim, "model.z_dim")
+    _positive(cfg.eval.num_samples, "eval.num_samples")
+    if cfg.eval.every < 0:
+        raise ConfigError(f"eval.every={cfg.eval.every} must be >= 0 (0 evaluates only at the end)")
+    for opt_key in ("g", "d"):
+        _positive(getattr(cfg.optim, opt_key).lr, f"optim.{opt_key}.lr")
+    if not 0.0 <= cfg.model.g_dropout < 1.0:
+        raise ConfigError(f"model.g_dropout={cfg.model.g_dropout} must be in [0, 1)")
+    if not 0.0 <= cfg.loss.label_smoothing < 0.5:
+        raise ConfigError(f"loss.label_smoothing={cfg.loss.label_smoothing} must be in [0, 0.5)")
+    if not 0.0 <= cfg.loss.label_flip_prob < 0.5:
+        raise ConfigError(f"loss.label_flip_prob={cfg.loss.label_flip_prob} must be in [0, 0.5)")
+    if (cfg.loss.label_smoothing or cfg.loss.label_flip_prob) and cfg.loss.name not in LOGISTIC_LOSSES:
+        raise ConfigError(
+            f"loss.label_smoothing / loss.label_flip_prob apply to {', '.join(LOGISTIC_LOSSES)}, "
+            f"not loss.name={cfg.loss.name!r}; set them to 0"
+        )
+    if cfg.data.sigma <= 0:
+        raise ConfigError(f"data.sigma={cfg.data.sigma} must be positive")
+    return cfg
+
+
+def to_config(cfg: DictConfig | Config) -> Config:
+    """Turns a composed DictConfig into the typed dataclass and validates it (fails on '???' too)."""
+    if isinstance(cfg, Config):
+        return validate(cfg)
+    extra = unknown_keys(cfg, Config)
+    if extra:
+        raise ConfigError(f"unknown config key(s) {', '.join(extra)} (added with '+'?); remove them")
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except Exception as err:  # omegaconf raises several types; all mean a bad value
+        raise ConfigError(one_line(err)) from err
+    if not isinstance(obj, Config):
+        raise ConfigError(f"expected a gan_jax run config, got {type(obj).__name__}")
+    return validate(obj)
+
+
+def unknown_keys(node: DictConfig, schema: type, prefix: str = "") -> list[str]:
+    """Keys in `node` that the dataclass `schema` does not define: `+key=value` gets them past Hydra's checks."""
+    known = {f.name: f.type for f in fields(schema)}
+    hints = typing.get_type_hints(schema)
+    found = []
+    for key in node:
+        name = f"{prefix}{key}"
+        if key not in known:
+            found.append(name)
+        elif is_dataclass(hints[key]) and OmegaConf.is_dict(node[key]):
+            found += unknown_keys(node[key], hints[key], f"{name}.")
+    return found
+
+
+def one_line(err: BaseException) -> str:
+    """Condenses Hydra/OmegaConf exceptions (which span several lines and chain causes) into one line."""
+    parts: list[str] = []
+    seen: BaseException | None = err
+    while seen is not None:
+        text = str(seen).strip()
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        keep = [ln for ln in lines if not ln.startswith(("reference_type", "object_type", "Config search path"))]
+        if keep:
+            parts.append("; ".join(keep))
+        seen = seen.__cause__
+    message = " | ".join(dict.fromkeys(parts))
+    return message.replace("\t", "")

@@ -1,0 +1,250 @@
+"""Run logging: ``metrics.jsonl`` + Weights & Biases (offline by default) + a console progress bar.
+
+``metrics.jsonl`` is the source of truth: it needs no service or network, survives a killed run line by line,
+and is what plots and tests read. W&B is for browsing and comparing runs (``wandb sync`` uploads offline
+runs later). The progress bar is for whoever watches the terminal.
+
+Non-finite floats: JSON has no NaN/Infinity, so ``metrics.jsonl`` and ``summary.json`` store them as the
+strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (which keeps NaN and ±Inf apart when a run diverges);
+``read_metrics`` turns them back into floats. W&B receives the floats themselves.
+
+Resuming (``resume_step``) drops metrics.jsonl lines written after the checkpoint, so the file continues
+cleanly. An online W&B run ignores steps at or below the last step it has seen, so there the replayed steps
+keep the values from before the restart; metrics.jsonl holds the replayed ones.
+
+Only one process of a multi-process job may write: pass ``is_main=jax.process_index() == 0``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from tqdm import tqdm
+
+from gan_jax.errors import GanJaxError
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+WANDB_MODES = ("offline", "online", "disabled")
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_POSTFIX_KEYS = ("d_loss", "g_loss", "steps_per_s")
+
+
+class Logger:
+    """Writes one run's metrics to ``run_dir/metrics.jsonl``, W&B and a tqdm bar; see the module docstring."""
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        config: dict,
+        *,
+        wandb_mode: str = "offline",
+        project: str = "gan_jax",
+        entity: str | None = None,
+        name: str | None = None,
+        group: str | None = None,
+        tags: Sequence[str] = (),
+        run_id: str | None = None,
+        resume_step: int | None = None,
+        total_steps: int | None = None,
+        start_step: int = 0,
+        show_progress: bool = True,
+        is_main: bool = True,
+    ) -> None:
+        if wandb_mode not in WANDB_MODES:
+            raise GanJaxError(f"logger.mode={wandb_mode!r} is not one of {', '.join(WANDB_MODES)}.")
+        self._run_dir = Path(run_dir)
+        self._is_main = is_main
+        self._run: Any = None
+        self._run_id: str | None = None
+        self._file: IO[str] | None = None
+        self._bar: tqdm | None = None
+        if not is_main:
+            return
+        self._run_dir.mkdir(parents=True, exist_ok=True)
+        metrics_path = self._run_dir / METRICS_FILE
+        if resume_step is not None:
+            _truncate_metrics(metrics_path, resume_step)
+        if wandb_mode != "disabled":
+            self._run = _start_wandb(
+                self._run_dir,
+                config,
+                mode=wandb_mode,
+                project=project,
+                entity=entity,
+                name=name,
+                group=group,
+                tags=tags,
+                run_id=run_id,
+            )
+            self._run_id = self._run.id
+        self._file = metrics_path.open("a", encoding="utf-8")
+        if show_progress and sys.stderr.isatty():
+            self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
+
+    @property
+    def run_id(self) -> str | None:
+        """The W&B run id; save it with the checkpoint so a resumed run continues the same W&B run."""
+        return self._run_id
+
+    def log(self, step: int, metrics: Mapping[str, float | int]) -> None:
+        """Append ``{"step": step, **metrics}`` to metrics.jsonl (flushed), send it to W&B, update the bar."""
+        if self._file is None:
+            return
+        values = {key: _plain(value) for key, value in metrics.items()}
+        self._file.write(_dumps({"step": int(step), **values}) + "\n")
+        self._file.flush()
+        if self._run is not None:
+            self._run.log(values, step=int(step))
+        if self._bar is not None:
+            postfix = {key: f"{float(values[key]):.4g}" for key in _POSTFIX_KEYS if key in values}
+            self._bar.set_postfix(postfix, refresh=False)
+
+    def log_image(self, step: int, key: str, png_path: str | Path) -> None:
+        """Attach a PNG (e.g. a sample grid) to W&B at ``step``; the file on disk is the local record."""
+        if self._run is None:
+            return
+        import wandb
+
+        self._run.log({key: wandb.Image(str(png_path))}, step=int(step))
+
+    def advance(self, step: int) -> None:
+        """Move the progress bar to ``step``; cheap enough to call after every dispatch."""
+        if self._bar is not None:
+            self._bar.update(step - self._bar.n)
+
+    def finish(self, summary: Mapping[str, object]) -> None:
+        """Write ``run_dir/summary.json``, set the W&B summary, then close the bar, the file and W&B run."""
+        if not self._is_main:
+            return
+        plain = _plain(summary)
+        _atomic_write(self._run_dir / SUMMARY_FILE, _dumps(plain, indent=2) + "\n")
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._run is not None:
+            self._run.summary.update(plain)
+            self._run.finish()
+            self._run = None
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """Read metrics.jsonl back, turning the non-finite markers into floats; a torn last line is skipped."""
+    return [_decode(record) for record in _read_records(Path(path))]
+
+
+def _start_wandb(
+    run_dir: Path,
+    config: dict,
+    *,
+    mode: str,
+    project: str,
+    entity: str | None,
+    name: str | None,
+    group: str | None,
+    tags: Sequence[str],
+    run_id: str | None,
+) -> Any:
+    """Start (or resume, given ``run_id``) a W&B run in ``run_dir/wandb/``; it never prompts for a login."""
+    import wandb  # imported here: it takes about a second, and disabled runs (tests, sampling) never need it
+
+    if mode == "online":
+        env_mode = os.environ.get("WANDB_MODE", "")
+        if env_mode in ("offline", "dryrun", "disabled"):
+            raise GanJaxError(
+                f"logger.mode=online conflicts with WANDB_MODE={env_mode} in the environment: unset "
+                "WANDB_MODE or use logger.mode=offline."
+            )
+        # prompt=False: with no key, wandb.init would otherwise ask for one interactively on a terminal.
+        if not wandb.login(prompt=False, verify=False):
+            raise GanJaxError(
+                "W&B online logging needs an API key and none is configured: run `wandb login` (or set "
+                "WANDB_API_KEY), or use logger.mode=offline and `wandb sync` the run later."
+            )
+    settings = wandb.Settings(silent=True, console="off", reinit="finish_previous")
+    try:
+        return wandb.init(
+            dir=str(run_dir),
+            mode=mode,
+            project=project,
+            entity=entity,
+            name=name,
+            group=group,
+            tags=list(tags),
+            config=config,
+            id=run_id,
+            resume="allow",
+            settings=settings,
+        )
+    except wandb.errors.Error as err:
+        if mode != "online":
+            raise
+        raise GanJaxError(
+            f"W&B could not start an online run ({err}). Check the network and run `wandb login`, or use "
+            "logger.mode=offline and `wandb sync` the run later."
+        ) from err
+
+
+def _truncate_metrics(path: Path, resume_step: int) -> None:
+    """Drop lines after ``resume_step`` (written after the checkpoint we resume from), atomically."""
+    if not path.exists():
+        return
+    kept = [record for record in _read_records(path) if record["step"] <= resume_step]
+    _atomic_write(path, "".join(_dumps(record) + "\n" for record in kept))
+
+
+def _read_records(path: Path) -> list[dict]:
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill mid-write; every complete line was flushed whole
+    return records
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy/JAX values -> Python numbers/lists: JSON and W&B get plain values; one device read each."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def _encode(value: Any) -> Any:
+    """Replace non-finite floats (recursively) by their string markers, so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _encode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_encode(item) for item in value]
+    return value
+
+
+def _decode(record: dict) -> dict:
+    return {k: _NONFINITE.get(v, v) if isinstance(v, str) else v for k, v in record.items()}
+
+
+def _dumps(value: Any, indent: int | None = None) -> str:
+    return json.dumps(_encode(value), indent=indent, allow_nan=False, default=str)

@@ -1,0 +1,145 @@
+"""Figures for runs and papers: loss curves, 2-D sample scatters, image grids, mode histograms.
+
+Figures are built on ``matplotlib.figure.Figure`` directly (Agg canvas) rather than pyplot: nothing can open a
+window or change the global backend, and figures are freed with their object instead of piling up in pyplot's
+registry during long runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+
+MIN_GRID_WIDTH = 256  # px: tiny images (8×8 digits) are upscaled so a grid is readable when opened
+GRID_PAD_VALUE = 255  # white separators: visible between tiles of dark-background datasets such as MNIST
+
+
+def plot_losses(records: Sequence[Mapping], out_png: str | Path) -> None:
+    """Plot d_loss/g_loss against step, plus mean D outputs (d_real/d_fake) in a second panel when logged.
+
+    ``records`` are metrics.jsonl records (``gan_jax.logging.read_metrics``); missing keys are skipped and NaN
+    values (a diverged run) show as gaps.
+    """
+    panels = [("loss", ("d_loss", "g_loss")), ("mean D output", ("d_real", "d_fake"))]
+    series = [(label, {key: _series(records, key) for key in keys}) for label, keys in panels]
+    series = [(label, curves) for label, curves in series if any(len(steps) for steps, _ in curves.values())]
+    fig = Figure(figsize=(7, 3 * max(len(series), 1)), layout="constrained")
+    if not series:
+        ax = fig.subplots()
+        ax.text(0.5, 0.5, "no loss values logged", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    for index, (label, curves) in enumerate(series):
+        ax = fig.add_subplot(len(series), 1, index + 1)
+        for key, (steps, values) in curves.items():
+            if steps:
+                ax.plot(steps, values, label=key, linewidth=1)
+        ax.set_ylabel(label)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    _save(fig, out_png)
+
+
+def plot_samples_2d(
+    samples: np.ndarray,
+    real: np.ndarray,
+    out_png: str | Path,
+    means: np.ndarray | None = None,
+    title: str = "",
+) -> None:
+    """Scatter generated samples over real data (equal aspect, so mode spacing is not distorted)."""
+    samples, real = _points(samples, "samples"), _points(real, "real")
+    fig = Figure(figsize=(5, 5), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(real[:, 0], real[:, 1], s=3, c="tab:blue", alpha=0.3, linewidths=0, label="real")
+    ax.scatter(samples[:, 0], samples[:, 1], s=3, c="tab:orange", alpha=0.6, linewidths=0, label="generated")
+    if means is not None:
+        means = _points(means, "means")
+        ax.scatter(means[:, 0], means[:, 1], s=40, c="black", marker="x", label="mode centers")
+    ax.set_aspect("equal")
+    legend = ax.legend(loc="best")
+    for handle in legend.legend_handles:  # legend markers at a readable size, whatever the plotted size
+        handle.set_sizes([20])
+    if title:
+        ax.set_title(title)
+    _save(fig, out_png)
+
+
+def plot_mode_histogram(counts: Sequence[int], out_png: str | Path, title: str = "") -> None:
+    """Bar chart of samples per mode with counts on the bars; dropped modes (0 samples) get red labels."""
+    counts = np.asarray(counts)
+    fig = Figure(figsize=(min(max(4, 0.3 * len(counts) + 2), 20), 3), layout="constrained")
+    ax = fig.subplots()
+    bars = ax.bar(np.arange(len(counts)), counts, color="tab:blue")
+    for label, count in zip(ax.bar_label(bars, fontsize=7), counts, strict=True):
+        if count == 0:
+            label.set_color("tab:red")
+    ax.set_xticks(np.arange(len(counts)))
+    ax.set_xlabel("mode")
+    ax.set_ylabel("samples")
+    if title:
+        ax.set_title(title)
+    _save(fig, out_png)
+
+
+def image_grid(images: np.ndarray, nrow: int | None = None, padding: int = 2) -> np.ndarray:
+    """Tile uint8 NHWC images into one (H, W, C) uint8 array, ``nrow`` images per row (default: near-square).
+
+    Size: ``rows * (h + padding) + padding`` by ``nrow * (w + padding) + padding``; tile ``i`` sits at row
+    ``i // nrow``, column ``i % nrow``. Only uint8 is accepted: casting [-1, 1] floats gives black images.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(
+            f"image_grid needs uint8 images shaped (N, H, W, C), got {images.dtype} {images.shape}; "
+            "map [-1, 1] floats with ((x + 1) * 127.5).round().clip(0, 255).astype(np.uint8)"
+        )
+    count, height, width, channels = images.shape
+    ncol = nrow or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / ncol)
+    grid = np.full(
+        (rows * (height + padding) + padding, ncol * (width + padding) + padding, channels),
+        GRID_PAD_VALUE,
+        dtype=np.uint8,
+    )
+    for index, image in enumerate(images):
+        top = padding + (index // ncol) * (height + padding)
+        left = padding + (index % ncol) * (width + padding)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def save_image_grid(images: np.ndarray, out_png: str | Path, nrow: int | None = None) -> None:
+    """Save ``image_grid(images, nrow)`` as a PNG, grayscale for 1 channel, upscaled to >= 256 px wide."""
+    grid = image_grid(images, nrow)
+    picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    scale = math.ceil(MIN_GRID_WIDTH / picture.width)
+    if scale > 1:  # nearest-neighbour keeps pixel edges sharp; smoothing would invent detail
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+    path = Path(out_png)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(path)
+
+
+def _series(records: Sequence[Mapping], key: str) -> tuple[list[float], list[float]]:
+    """(steps, values) of ``key``; float() also parses the "NaN"/"Infinity" markers of raw jsonl lines."""
+    pairs = [(float(r["step"]), float(r[key])) for r in records if r.get(key) is not None and "step" in r]
+    return [step for step, _ in pairs], [value for _, value in pairs]
+
+
+def _points(array: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(array, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ValueError(f"plot_samples_2d needs {name} shaped (N, 2), got {array.shape}")
+    return array
+
+
+def _save(fig: Figure, out_png: str | Path) -> None:
+    path = Path(out_png)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)

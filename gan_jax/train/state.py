@@ -1,0 +1,51 @@
+"""GANState: the whole training state as one pytree (what jit transforms, orbax saves and shardings place)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from gan_jax.build import GAN
+
+Array = jax.Array
+Variables = dict[str, Any]
+
+
+class GANState(flax.struct.PyTreeNode):
+    step: Array  # int32 scalar: generator updates done
+    key: Array  # root PRNG key (raw uint32[2]); step keys are fold_in(key, step), so it never changes
+    g_params: Variables
+    g_stats: Variables  # generator batch-norm statistics ({} when it has none)
+    d_params: Variables
+    d_stats: Variables
+    g_opt: Any
+    d_opt: Any
+
+
+def init_state(gan: GAN, seed: int) -> GANState:
+    """Initialises both networks and optimizers from `seed` alone: same seed, same state."""
+    root = jax.random.PRNGKey(seed)
+    k_g, k_d, k_drop, k_run = jax.random.split(root, 4)
+    z = jnp.zeros((2, gan.z_dim), jnp.float32)
+    x = jnp.zeros((2, *gan.example_shape), jnp.float32)
+    y = jnp.zeros((2,), jnp.int32) if gan.num_classes else None
+    g_vars = gan.generator.init({"params": k_g, "dropout": k_drop}, z, y, train=False)
+    d_vars = gan.critic.init({"params": k_d}, x, y, train=False)
+    g_params, d_params = g_vars["params"], d_vars["params"]
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        key=k_run,
+        g_params=g_params,
+        g_stats=dict(g_vars.get("batch_stats", {})),
+        d_params=d_params,
+        d_stats=dict(d_vars.get("batch_stats", {})),
+        g_opt=gan.g_tx.init(g_params),
+        d_opt=gan.d_tx.init(d_params),
+    )
+
+
+def count_params(params: Variables) -> int:
+    return sum(int(p.size) for p in jax.tree_util.tree_leaves(params))

@@ -1,0 +1,144 @@
+"""The train step: n_critic critic updates then one generator update, as one pure function of the state.
+
+`make_train_fn(gan, source, k)` fuses k steps into one dispatch with `lax.scan`, so per-step Python and
+host-device overhead is paid once per k steps. Batches are drawn inside the step from device-resident arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax.build import GAN
+from gan_jax.losses import critic_targets
+from gan_jax.regularizers import clip_weights, gradient_penalty
+from gan_jax.train.state import GANState
+
+Array = jax.Array
+Metrics = dict[str, Array]
+SampleFn = Callable[[dict[str, Array], Array, int], dict[str, Array]]
+
+
+def sample_latent(key: Array, n: int, z_dim: int, kind: str) -> Array:
+    if kind == "uniform":
+        return jax.random.uniform(key, (n, z_dim), minval=-1.0, maxval=1.0)
+    return jax.random.normal(key, (n, z_dim))
+
+
+def _variables(params: Any, stats: Any) -> dict[str, Any]:
+    return {"params": params, "batch_stats": stats} if stats else {"params": params}
+
+
+def generate(gan: GAN, params: Any, stats: Any, z: Array, y: Array | None, key: Array, *, train: bool):
+    """Runs G. In training mode batch-norm uses batch statistics and returns updated running averages."""
+    variables = _variables(params, stats)
+    if not train:
+        return gan.generator.apply(variables, z, y, train=False), stats
+    x, updates = gan.generator.apply(variables, z, y, train=True, rngs={"dropout": key}, mutable=["batch_stats"])
+    return x, dict(updates.get("batch_stats", stats))
+
+
+def criticize(gan: GAN, params: Any, stats: Any, x: Array, y: Array | None) -> tuple[Array, Any]:
+    """Runs D in training mode (batch statistics) and returns logits and the updated running averages."""
+    logits, updates = gan.critic.apply(_variables(params, stats), x, y, train=True, mutable=["batch_stats"])
+    return logits, dict(updates.get("batch_stats", stats))
+
+
+def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array], key: Array):
+    k_data, k_z, k_drop, k_gp, k_flip = jax.random.split(key, 5)
+    batch = sample(arrays, k_data, gan.batch_size)
+    x_real, y = batch["x"], batch.get("y") if gan.num_classes else None
+    z = sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent)
+    x_fake, g_stats = generate(gan, state.g_params, state.g_stats, z, y, k_drop, train=True)
+    x_fake = jax.lax.stop_gradient(x_fake)
+    t_real, t_fake = critic_targets(k_flip, gan.batch_size, gan.label_smoothing, gan.label_flip_prob)
+
+    def loss_fn(d_params):
+        # Real and fake go through D separately, as in the PyTorch references: each is normalised by its own
+        # batch statistics, and the running averages are threaded from the first call into the second.
+        real, stats = criticize(gan, d_params, state.d_stats, x_real, y)
+        fake, stats = criticize(gan, d_params, stats, x_fake, y)
+        loss = gan.loss.critic(real, fake, t_real, t_fake)
+        aux = {"d_real": jnp.mean(real), "d_fake": jnp.mean(fake)}
+        thr = gan.loss.decision_threshold
+        aux |= {"acc_real": jnp.mean(real > thr), "acc_fake": jnp.mean(fake < thr)}
+        if gan.gp_weight > 0:
+            gp = gradient_penalty(lambda x: criticize(gan, d_params, stats, x, y)[0], x_real, x_fake, k_gp)
+            loss, aux = loss + gan.gp_weight * gp, aux | {"gp": gp}
+        return loss, (stats, aux)
+
+    (loss, (d_stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+    updates, d_opt = gan.d_tx.update(grads, state.d_opt, state.d_params)
+    d_params = optax.apply_updates(state.d_params, updates)
+    if gan.clip_value > 0:
+        d_params = clip_weights(d_params, gan.clip_value)
+    state = state.replace(d_params=d_params, d_stats=d_stats, d_opt=d_opt, g_stats=g_stats)
+    return state, {"d_loss": loss, "d_grad_norm": optax.global_norm(grads), **aux}
+
+
+def generator_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array], key: Array):
+    k_data, k_z, k_drop = jax.random.split(key, 3)
+    y = sample(arrays, k_data, gan.batch_size).get("y") if gan.num_classes else None
+    z = sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent)
+
+    def loss_fn(g_params):
+        x_fake, g_stats = generate(gan, g_params, state.g_stats, z, y, k_drop, train=True)
+        fake, _ = criticize(gan, state.d_params, state.d_stats, x_fake, y)  # D's statistics stay as they are
+        return gan.loss.generator(fake), g_stats
+
+    (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+    updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    state = state.replace(g_params=g_params, g_stats=g_stats, g_opt=g_opt)
+    return state, {"g_loss": loss, "g_grad_norm": optax.global_norm(grads)}
+
+
+def train_step(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array]) -> tuple[GANState, Metrics]:
+    """One generator step: `n_critic` critic updates, then one generator update. Keys: fold_in(key, step)."""
+    step_key = jax.random.fold_in(state.key, state.step)
+    d_keys = jax.random.split(jax.random.fold_in(step_key, 0), gan.n_critic)
+    g_key = jax.random.fold_in(step_key, 1)
+
+    def critic_body(s, k):
+        return critic_update(gan, sample, s, arrays, k)
+
+    state, d_metrics = jax.lax.scan(critic_body, state, d_keys)
+    state, g_metrics = generator_update(gan, sample, state, arrays, g_key)
+    last_critic = jax.tree_util.tree_map(lambda m: m[-1], d_metrics)
+    return state.replace(step=state.step + 1), {**last_critic, **g_metrics}
+
+
+def make_train_fn(gan: GAN, sample: SampleFn, steps: int) -> Callable[[GANState, dict], tuple[GANState, Metrics]]:
+    """`steps` train steps in one jitted dispatch; returns the new state and metrics averaged over the steps.
+
+    The input state is donated: its buffers are reused for the output, so call it as `state = fn(state, ...)`.
+    """
+
+    def run(state: GANState, arrays: dict[str, Array]) -> tuple[GANState, Metrics]:
+        state, metrics = jax.lax.scan(lambda s, _: train_step(gan, sample, s, arrays), state, None, length=steps)
+        return state, jax.tree_util.tree_map(lambda m: jnp.mean(m.astype(jnp.float32)), metrics)
+
+    return jax.jit(run, donate_argnums=0)
+
+
+def make_sample_fn(gan: GAN, batch_size: int) -> Callable[[GANState, Array], Array]:
+    """Jitted G in evaluation mode (running batch-norm statistics); one fixed batch size, one compilation."""
+
+    def run(state: GANState, key: Array) -> Array:
+        z = sample_latent(key, batch_size, gan.z_dim, gan.latent)
+        return generate(gan, state.g_params, state.g_stats, z, None, key, train=False)[0]
+
+    return jax.jit(run)
+
+
+def sample_generator(sample_fn: Callable[[GANState, Array], Array], state: GANState, key: Array, n: int) -> Array:
+    """n samples from a `make_sample_fn` function, batch by batch (the last batch is trimmed)."""
+    chunks, total = [], 0
+    while total < n:
+        chunks.append(sample_fn(state, jax.random.fold_in(key, len(chunks))))
+        total += chunks[-1].shape[0]
+    return jnp.concatenate(chunks)[:n]

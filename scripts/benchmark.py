@@ -1,0 +1,97 @@
+#!/usr/bin/env python
+"""Times the jitted train step after compilation and prints one JSON object per case.
+
+    python scripts/benchmark.py                  # toy_ring MLP (batch 512) and the 32x32 DCGAN (batch 64)
+    python scripts/benchmark.py --torch          # also runs scripts/torch_reference.py on the same machine
+
+The DCGAN case is StudioGAN's CIFAR-10 deep_conv at 32x32x3 (z=128) with batch 64, n_critic 2 and the
+non-saturating loss, on random uint8 images (speed does not depend on pixel values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from hydra import compose, initialize_config_dir
+
+from gan_jax.build import build_gan
+from gan_jax.cli.common import CONFIG_DIR
+from gan_jax.config import register_configs, to_config
+from gan_jax.data.images import ImageData
+from gan_jax.data.source import build_source, image_source
+from gan_jax.train.state import init_state
+from gan_jax.train.step import make_train_fn
+
+CASES = {
+    "toy_mlp": ["experiment=toy_ring", "train.batch_size=512"],
+    "dcgan32": ["experiment=dcgan_digits", "train.batch_size=64", "train.n_critic=2", "loss=ns", "model.z_dim=128"],
+}
+
+
+def build(case: str):
+    register_configs()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = to_config(compose("config", overrides=CASES[case]))
+    if case == "dcgan32":
+        x = np.random.default_rng(0).integers(0, 256, (1024, 32, 32, 3), dtype=np.uint8)
+        source = image_source(ImageData(x=x, y=None, name="random32x32x3"))
+    else:
+        source = build_source(cfg.data)
+    gan = build_gan(cfg, source)
+    return gan, source, init_state(gan, cfg.seed)
+
+
+def time_case(case: str, steps_per_call: int, min_seconds: float) -> dict:
+    gan, source, state = build(case)
+    t0 = time.perf_counter()
+    fn = make_train_fn(gan, source.sample, steps_per_call).lower(state, source.arrays).compile()
+    compile_s = time.perf_counter() - t0
+    state, _ = fn(state, source.arrays)  # warm-up
+    jax.block_until_ready(state)
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < min_seconds or steps == 0:
+        state, _ = fn(state, source.arrays)
+        steps += steps_per_call
+        jax.block_until_ready(state)
+    elapsed = time.perf_counter() - t0
+    return {
+        "case": case,
+        "framework": "jax",
+        "steps_per_call": steps_per_call,
+        "steps_per_s": steps / elapsed,
+        "ms_per_step": 1000 * elapsed / steps,
+        "compile_s": compile_s,
+        "device": jax.devices()[0].device_kind,
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--case", choices=[*CASES, "all"], default="all")
+    parser.add_argument("--seconds", type=float, default=10.0, help="minimum timed seconds per case")
+    parser.add_argument("--steps-per-call", type=int, nargs="+", default=None,
+                        help="fused steps per dispatch (default: 1 and 100 for toy_mlp, 1 for dcgan32)")
+    parser.add_argument("--torch", action="store_true", help="also time scripts/torch_reference.py")
+    args = parser.parse_args()
+    cases = list(CASES) if args.case == "all" else [args.case]
+    for case in cases:
+        ks = args.steps_per_call or ([1, 100] if case == "toy_mlp" else [1])
+        for k in ks:
+            print(json.dumps(time_case(case, k, args.seconds)), flush=True)
+        if args.torch:
+            ref = Path(__file__).with_name("torch_reference.py")
+            subprocess.run([sys.executable, str(ref), "--case", case], check=True)
+
+
+if __name__ == "__main__":
+    main()

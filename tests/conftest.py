@@ -1,0 +1,31 @@
+"""Shared test helpers: compose real configs the way the CLI does, and keep W&B offline and local."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from gan_jax.cli.common import CONFIG_DIR
+from gan_jax.config import Config, register_configs, to_config
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def make_config(*overrides: str) -> Config:
+    """The typed config `gan-jax-train <overrides>` would run, composed by Hydra from configs/."""
+    register_configs()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return to_config(compose("config", overrides=list(overrides)))
+
+
+@pytest.fixture(autouse=True)
+def _offline_wandb(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "wandb-cache"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path_factory.getbasetemp() / "wandb-config"))
+    if "GAN_JAX_DATA" not in os.environ and SHARED_DATA.is_dir():
+        monkeypatch.setenv("GAN_JAX_DATA", str(SHARED_DATA))
