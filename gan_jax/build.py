@@ -33,6 +33,8 @@ class GAN:
     num_classes: int | None
     batch_size: int
     n_critic: int
+    ema_decay: float = 0.0  # > 0 keeps an EMA of G's params in the state
+    ema_start: int = 0
     gp_weight: float = 0.0  # > 0 adds the WGAN-GP penalty
     clip_value: float = 0.0  # > 0 clips critic weights after each update (WGAN)
     label_smoothing: float = 0.0
@@ -51,8 +53,10 @@ def build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Mo
         )
         return g, MLPCritic(widths=tuple(cfg.d_widths), activation=cfg.d_activation)
     if source.kind != "images":
-        raise ConfigError(f"model.name={cfg.name!r} needs image data, but data.name={source.name!r} is 2-D; use model=mlp")
-    from gan_jax.models import dcgan  # noqa: PLC0415  (conv families only)
+        raise ConfigError(
+            f"model.name={cfg.name!r} needs image data, but data.name={source.name!r} is 2-D; use model=mlp"
+        )
+    from gan_jax.models import dcgan  # conv families only
 
     height, width, channels = shape
     if height != width:
@@ -68,13 +72,17 @@ def build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Mo
     raise ConfigError(f"model.name={cfg.name!r} is unknown; choose one of: mlp, dcgan, radford")
 
 
-def build_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:
+def build_optimizer(cfg: OptimizerConfig, total_updates: int) -> optax.GradientTransformation:
+    """`total_updates` is the number of updates this optimizer makes in the run (for the linear decay)."""
+    lr: float | optax.Schedule = cfg.lr
+    if cfg.schedule == "linear":
+        lr = optax.linear_schedule(cfg.lr, 0.0, total_updates)
     if cfg.name == "adam":
-        return optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+        return optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
     if cfg.name == "rmsprop":
-        return optax.rmsprop(cfg.lr, eps=cfg.eps, momentum=cfg.momentum or None)
+        return optax.rmsprop(lr, eps=cfg.eps, momentum=cfg.momentum or None)
     if cfg.name == "sgd":
-        return optax.sgd(cfg.lr, momentum=cfg.momentum or None)
+        return optax.sgd(lr, momentum=cfg.momentum or None)
     raise ConfigError(f"optimizer name {cfg.name!r} is unknown; choose one of: adam, rmsprop, sgd")
 
 
@@ -92,8 +100,8 @@ def build_gan(cfg: Config, source: DataSource) -> GAN:
     return GAN(
         generator=generator,
         critic=critic,
-        g_tx=build_optimizer(cfg.optim.g),
-        d_tx=build_optimizer(cfg.optim.d),
+        g_tx=build_optimizer(cfg.optim.g, cfg.train.steps),
+        d_tx=build_optimizer(cfg.optim.d, cfg.train.steps * cfg.train.n_critic),
         loss=get_loss(cfg.loss.name),
         loss_name=cfg.loss.name,
         z_dim=cfg.model.z_dim,
@@ -102,5 +110,7 @@ def build_gan(cfg: Config, source: DataSource) -> GAN:
         num_classes=None,  # conditional GANs arrive with the model zoo; labels are loaded but unused
         batch_size=cfg.train.batch_size,
         n_critic=cfg.train.n_critic,
+        ema_decay=cfg.train.ema_decay,
+        ema_start=cfg.train.ema_start,
         **loss_options(cfg.loss),
     )

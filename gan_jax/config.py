@@ -65,6 +65,7 @@ class OptimizerConfig:
     b2: float = 0.999
     eps: float = 1e-8
     momentum: float = 0.0  # sgd / rmsprop
+    schedule: str = "constant"  # constant | linear (decays to 0 at train.steps)
 
 
 @dataclass
@@ -85,6 +86,8 @@ class TrainConfig:
     ckpt_every: int = 1000
     keep_checkpoints: int = 3
     resume: bool = False  # continue from the latest checkpoint in the run directory
+    ema_decay: float = 0.0  # > 0 keeps an exponential moving average of G's weights; sampling and eval use it
+    ema_start: int = 0  # step from which the average starts (before it, it tracks G's weights exactly)
 
 
 @dataclass
@@ -137,6 +140,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss.name": ("minimax", "ns", "lsgan", "wgan", "wgan_gp", "hinge"),
     "optim.g.name": ("adam", "rmsprop", "sgd"),
     "optim.d.name": ("adam", "rmsprop", "sgd"),
+    "optim.g.schedule": ("constant", "linear"),
+    "optim.d.schedule": ("constant", "linear"),
     "logger.mode": ("offline", "online", "disabled"),
 }
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")
@@ -176,6 +181,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"eval.every={cfg.eval.every} must be >= 0 (0 evaluates only at the end)")
     for opt_key in ("g", "d"):
         _positive(getattr(cfg.optim, opt_key).lr, f"optim.{opt_key}.lr")
+    if not 0.0 <= cfg.train.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay={cfg.train.ema_decay} must be in [0, 1) (0 turns the EMA off)")
     if not 0.0 <= cfg.model.g_dropout < 1.0:
         raise ConfigError(f"model.g_dropout={cfg.model.g_dropout} must be in [0, 1)")
     if not 0.0 <= cfg.loss.label_smoothing < 0.5:

@@ -85,9 +85,25 @@ def test_weight_clipping_bounds_critic_params():
 
 
 def test_uniform_latent_and_sampling_are_deterministic():
-    _, source, gan, state = setup("model.latent=uniform")
+    _, _, gan, state = setup("model.latent=uniform")
     fn = make_sample_fn(gan, 50)
     a = sample_generator(fn, state, jax.random.PRNGKey(0), 120)
     b = sample_generator(fn, state, jax.random.PRNGKey(0), 120)
     assert a.shape == (120, 2)
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_generator_ema_follows_its_formula():
+    _, source, gan, state = setup("train.ema_decay=0.9")
+    init_params = jax.tree_util.tree_map(np.asarray, state.g_params)
+    state, _ = run(gan, source, state, 1, 1)
+    for ema, new, old in zip(leaves(state.g_ema), leaves(state.g_params), jax.tree_util.tree_leaves(init_params),
+                             strict=True):
+        np.testing.assert_allclose(ema, 0.9 * old + 0.1 * new, rtol=1e-5, atol=1e-7)
+
+
+def test_generator_ema_tracks_weights_before_its_start():
+    _, source, gan, state = setup("train.ema_decay=0.99", "train.ema_start=100")
+    state, _ = run(gan, source, state, 3, 1)
+    for ema, params in zip(leaves(state.g_ema), leaves(state.g_params), strict=True):
+        np.testing.assert_array_equal(ema, params)

@@ -37,7 +37,7 @@ def _valid_keys(full_key: str) -> list[str]:
     node = OmegaConf.structured(Config)
     parent, _, _ = full_key.rpartition(".")
     sub = OmegaConf.select(node, parent) if parent else node
-    return [str(k) for k in sub.keys()] if OmegaConf.is_dict(sub) else []
+    return [str(k) for k in sub] if OmegaConf.is_dict(sub) else []
 
 
 def describe_config_error(err: BaseException) -> str:

@@ -76,4 +76,5 @@ def build_source(cfg: DataConfig) -> DataSource:
         if cfg.resolution != 28:
             data = images.resize(data, cfg.resolution)
         return image_source(data)
-    raise ConfigError(f"data.name={cfg.name!r} is unknown; choose one of: {', '.join((*toy.MIXTURES, 'digits', 'mnist'))}")
+    names = ", ".join((*toy.MIXTURES, "digits", "mnist"))
+    raise ConfigError(f"data.name={cfg.name!r} is unknown; choose one of: {names}")

@@ -40,7 +40,8 @@ class Checkpointer:
                 f"no checkpoint found in {self.directory}; train first, or drop train.resume=true to start fresh"
             )
         if step not in self._manager.all_steps():
-            raise CheckpointError(f"no checkpoint for step {step} in {self.directory}; have {self._manager.all_steps()}")
+            have = list(self._manager.all_steps())
+            raise CheckpointError(f"no checkpoint for step {step} in {self.directory}; it has steps {have}")
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
         restored = self._manager.restore(step, args=args)

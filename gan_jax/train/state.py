@@ -23,6 +23,12 @@ class GANState(flax.struct.PyTreeNode):
     d_stats: Variables
     g_opt: Any
     d_opt: Any
+    g_ema: Variables | None = None  # moving average of g_params (None when train.ema_decay = 0)
+
+    @property
+    def sampling_params(self) -> Variables:
+        """The generator weights to sample and evaluate with: the EMA when there is one."""
+        return self.g_params if self.g_ema is None else self.g_ema
 
 
 def init_state(gan: GAN, seed: int) -> GANState:
@@ -44,6 +50,7 @@ def init_state(gan: GAN, seed: int) -> GANState:
         d_stats=dict(d_vars.get("batch_stats", {})),
         g_opt=gan.g_tx.init(g_params),
         d_opt=gan.d_tx.init(d_params),
+        g_ema=jax.tree_util.tree_map(jnp.copy, g_params) if gan.ema_decay > 0 else None,  # own buffers: donated
     )
 
 

@@ -48,6 +48,10 @@ def criticize(gan: GAN, params: Any, stats: Any, x: Array, y: Array | None) -> t
     return logits, dict(updates.get("batch_stats", stats))
 
 
+def _cat(a: Array | None, b: Array | None) -> Array | None:
+    return None if a is None else jnp.concatenate([a, b])
+
+
 def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array], key: Array):
     k_data, k_z, k_drop, k_gp, k_flip = jax.random.split(key, 5)
     batch = sample(arrays, k_data, gan.batch_size)
@@ -58,10 +62,16 @@ def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str,
     t_real, t_fake = critic_targets(k_flip, gan.batch_size, gan.label_smoothing, gan.label_flip_prob)
 
     def loss_fn(d_params):
-        # Real and fake go through D separately, as in the PyTorch references: each is normalised by its own
-        # batch statistics, and the running averages are threaded from the first call into the second.
-        real, stats = criticize(gan, d_params, state.d_stats, x_real, y)
-        fake, stats = criticize(gan, d_params, stats, x_fake, y)
+        if state.d_stats:
+            # Real and fake go through D separately, as in the PyTorch references: each is normalised by its own
+            # batch statistics, and the running averages are threaded from the first call into the second.
+            real, stats = criticize(gan, d_params, state.d_stats, x_real, y)
+            fake, stats = criticize(gan, d_params, stats, x_fake, y)
+        else:
+            # Without batch statistics examples are independent: one call on both halves is the same function
+            # and runs as one larger matrix product.
+            both, stats = criticize(gan, d_params, state.d_stats, jnp.concatenate([x_real, x_fake]), _cat(y, y))
+            real, fake = jnp.split(both, 2)
         loss = gan.loss.critic(real, fake, t_real, t_fake)
         aux = {"d_real": jnp.mean(real), "d_fake": jnp.mean(fake)}
         thr = gan.loss.decision_threshold
@@ -80,6 +90,14 @@ def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str,
     return state, {"d_loss": loss, "d_grad_norm": optax.global_norm(grads), **aux}
 
 
+def update_ema(gan: GAN, state: GANState, g_params: Any) -> Any:
+    """EMA of G's weights (Karras et al. 2018; Yazici et al. 2019); it equals the weights until `ema_start`."""
+    if state.g_ema is None:
+        return None
+    decay = jnp.where(state.step >= gan.ema_start, gan.ema_decay, 0.0)
+    return jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, state.g_ema, g_params)
+
+
 def generator_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array], key: Array):
     k_data, k_z, k_drop = jax.random.split(key, 3)
     y = sample(arrays, k_data, gan.batch_size).get("y") if gan.num_classes else None
@@ -93,7 +111,7 @@ def generator_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[s
     (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
     updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
-    state = state.replace(g_params=g_params, g_stats=g_stats, g_opt=g_opt)
+    state = state.replace(g_params=g_params, g_stats=g_stats, g_opt=g_opt, g_ema=update_ema(gan, state, g_params))
     return state, {"g_loss": loss, "g_grad_norm": optax.global_norm(grads)}
 
 
@@ -130,7 +148,7 @@ def make_sample_fn(gan: GAN, batch_size: int) -> Callable[[GANState, Array], Arr
 
     def run(state: GANState, key: Array) -> Array:
         z = sample_latent(key, batch_size, gan.z_dim, gan.latent)
-        return generate(gan, state.g_params, state.g_stats, z, None, key, train=False)[0]
+        return generate(gan, state.sampling_params, state.g_stats, z, None, key, train=False)[0]
 
     return jax.jit(run)
 
