@@ -2,5 +2,5 @@
 
 from gan_jax.errors import CheckpointError, ConfigError, DataError, GanJaxError
 
-__all__ = ["GanJaxError", "ConfigError", "DataError", "CheckpointError"]
+__all__ = ["CheckpointError", "ConfigError", "DataError", "GanJaxError"]
 __version__ = "0.1.0"

@@ -62,13 +62,15 @@ def build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Mo
     if height != width:
         raise ConfigError(f"model.name={cfg.name!r} needs square images, got {height}x{width}")
     if cfg.name == "dcgan":
-        kw = {"resolution": height, "channels": channels, "z_dim": cfg.z_dim, "init": cfg.init}
-        return dcgan.DCGANGenerator(**kw), dcgan.DCGANCritic(**kw, activation=cfg.d_activation)
+        kw = {"resolution": height, "channels": channels, "weight_init": cfg.init}
+        return (
+            dcgan.DCGANGenerator(**kw, z_dim=cfg.z_dim),
+            dcgan.DCGANCritic(**kw, activation=cfg.d_activation),
+        )
     if cfg.name == "radford":
         if height != 64:
             raise ConfigError(f"model=radford is the 64x64 DCGAN; set data.resolution=64 (got {height})")
-        kw = {"channels": channels, "z_dim": cfg.z_dim}
-        return dcgan.RadfordGenerator(**kw), dcgan.RadfordCritic(**kw)
+        return dcgan.RadfordGenerator(channels=channels, z_dim=cfg.z_dim), dcgan.RadfordCritic(channels=channels)
     raise ConfigError(f"model.name={cfg.name!r} is unknown; choose one of: mlp, dcgan, radford")
 
 

@@ -31,7 +31,7 @@ from gan_jax.train.state import init_state
 from gan_jax.train.step import make_train_fn
 
 CASES = {
-    "toy_mlp": ["experiment=toy_ring", "train.batch_size=512"],
+    "toy_mlp": ["experiment=toy_ring", "train.batch_size=512", "model.z_dim=16"],
     "dcgan32": ["experiment=dcgan_digits", "train.batch_size=64", "train.n_critic=2", "loss=ns", "model.z_dim=128"],
 }
 
@@ -79,8 +79,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", choices=[*CASES, "all"], default="all")
     parser.add_argument("--seconds", type=float, default=10.0, help="minimum timed seconds per case")
-    parser.add_argument("--steps-per-call", type=int, nargs="+", default=None,
-                        help="fused steps per dispatch (default: 1 and 100 for toy_mlp, 1 for dcgan32)")
+    parser.add_argument(
+        "--steps-per-call",
+        type=int,
+        nargs="+",
+        default=None,
+        help="fused steps per dispatch (default: 1 and 100 for toy_mlp, 1 for dcgan32)",
+    )
     parser.add_argument("--torch", action="store_true", help="also time scripts/torch_reference.py")
     args = parser.parse_args()
     cases = list(CASES) if args.case == "all" else [args.case]

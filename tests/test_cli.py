@@ -46,8 +46,13 @@ def test_bad_config_gives_one_clear_line(tmp_path, override, must_name):
 
 
 def test_missing_mnist_names_file_and_place(tmp_path):
-    proc = run_cli("gan-jax-train", "experiment=dcgan_mnist", f"data.root={tmp_path / 'nodata'}",
-                   f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    proc = run_cli(
+        "gan-jax-train",
+        "experiment=dcgan_mnist",
+        f"data.root={tmp_path / 'nodata'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     message = error_lines(proc)[-1]
@@ -59,8 +64,15 @@ def test_train_resume_and_sample(tmp_path):
     common = (*FAST, "train.steps_per_call=50", "train.log_every=50", "train.ckpt_every=100", "eval.every=100")
     first = run_cli("gan-jax-train", *common, "train.steps=200", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    for name in ("config.yaml", "metrics.jsonl", "summary.json", "plots/losses.png", "plots/samples.png",
-                 "plots/modes.png", ".hydra/config.yaml"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "summary.json",
+        "plots/losses.png",
+        "plots/samples.png",
+        "plots/modes.png",
+        ".hydra/config.yaml",
+    ):
         assert (run_dir / name).is_file(), name
     assert sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir()) == [100, 200]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -70,8 +82,9 @@ def test_train_resume_and_sample(tmp_path):
     again = run_cli("gan-jax-train", *common, "train.steps=400", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert again.returncode != 0 and "train.resume=true" in again.stderr  # never overwrite a run by accident
 
-    resumed = run_cli("gan-jax-train", *common, "train.steps=400", "train.resume=true", f"hydra.run.dir={run_dir}",
-                      cwd=tmp_path)
+    resumed = run_cli(
+        "gan-jax-train", *common, "train.steps=400", "train.resume=true", f"hydra.run.dir={run_dir}", cwd=tmp_path
+    )
     assert resumed.returncode == 0, resumed.stderr
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps) and steps[-1] == 400 and steps.count(250) >= 1
@@ -81,8 +94,9 @@ def test_train_resume_and_sample(tmp_path):
 
     outs = []
     for name in ("a.npz", "b.npz"):
-        proc = run_cli("gan-jax-sample", f"run_dir={run_dir}", "n=300", "seed=7", f"out={tmp_path / name}",
-                       cwd=tmp_path)
+        proc = run_cli(
+            "gan-jax-sample", f"run_dir={run_dir}", "n=300", "seed=7", f"out={tmp_path / name}", cwd=tmp_path
+        )
         assert proc.returncode == 0, proc.stderr
         outs.append(np.load(tmp_path / name))
         assert (tmp_path / name).with_suffix(".png").is_file()

@@ -206,8 +206,15 @@ def test_mnist_missing_file_says_where_and_what(tmp_path):
         images.load_mnist(tmp_path, split="test")
     message = str(err.value)
     sha256, md5, _ = images.MNIST_FILES[TEST_IMAGES]
-    for part in (TEST_IMAGES, str(tmp_path / "mnist"), sha256, md5, "data.root=", "GAN_JAX_DATA",
-                 "https://ossci-datasets.s3.amazonaws.com/mnist/" + TEST_IMAGES):
+    for part in (
+        TEST_IMAGES,
+        str(tmp_path / "mnist"),
+        sha256,
+        md5,
+        "data.root=",
+        "GAN_JAX_DATA",
+        "https://ossci-datasets.s3.amazonaws.com/mnist/" + TEST_IMAGES,
+    ):
         assert part in message
 
 
@@ -223,7 +230,7 @@ def test_mnist_bad_magic(mnist_copy):
 
 
 def test_mnist_truncated_payload(mnist_copy):
-    _rewrite(mnist_copy / "mnist" / TEST_IMAGES, lambda b: b[:16 + 5000 * 784])
+    _rewrite(mnist_copy / "mnist" / TEST_IMAGES, lambda b: b[: 16 + 5000 * 784])
     with pytest.raises(DataError, match=r"is truncated: the header gives dims \(10000, 28, 28\)"):
         images.load_mnist(mnist_copy)
 

@@ -97,8 +97,9 @@ def test_generator_ema_follows_its_formula():
     _, source, gan, state = setup("train.ema_decay=0.9")
     init_params = jax.tree_util.tree_map(np.asarray, state.g_params)
     state, _ = run(gan, source, state, 1, 1)
-    for ema, new, old in zip(leaves(state.g_ema), leaves(state.g_params), jax.tree_util.tree_leaves(init_params),
-                             strict=True):
+    for ema, new, old in zip(
+        leaves(state.g_ema), leaves(state.g_params), jax.tree_util.tree_leaves(init_params), strict=True
+    ):
         np.testing.assert_allclose(ema, 0.9 * old + 0.1 * new, rtol=1e-5, atol=1e-7)
 
 
@@ -107,3 +108,22 @@ def test_generator_ema_tracks_weights_before_its_start():
     state, _ = run(gan, source, state, 3, 1)
     for ema, params in zip(leaves(state.g_ema), leaves(state.g_params), strict=True):
         np.testing.assert_array_equal(ema, params)
+
+
+def test_batchnorm_statistics_update_in_training_and_serve_sampling():
+    _, source, gan, state = setup("experiment=dcgan_digits", "data.resolution=28", "train.batch_size=8")
+    g_stats0 = leaves(state.g_stats)
+    d_stats0 = leaves(state.d_stats)
+    state, metrics = run(gan, source, state, 1, 1)
+    assert np.isfinite(float(metrics["g_loss"]))
+    assert any(not np.array_equal(a, b) for a, b in zip(g_stats0, leaves(state.g_stats), strict=True))
+    assert any(not np.array_equal(a, b) for a, b in zip(d_stats0, leaves(state.d_stats), strict=True))
+    # Sampling uses the running statistics: an example does not depend on the rest of its batch.
+    key = jax.random.PRNGKey(0)
+    small = make_sample_fn(gan, 4)(state, key)
+    z = jax.random.normal(key, (4, gan.z_dim))
+    again = gan.generator.apply({"params": state.g_params, "batch_stats": state.g_stats}, z, train=False)
+    assert small.shape == (4, 28, 28, 1)
+    np.testing.assert_allclose(np.asarray(small), np.asarray(again), rtol=1e-5, atol=1e-6)
+    half = gan.generator.apply({"params": state.g_params, "batch_stats": state.g_stats}, z[:2], train=False)
+    np.testing.assert_allclose(np.asarray(half), np.asarray(again[:2]), rtol=1e-5, atol=1e-6)

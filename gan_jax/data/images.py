@@ -130,9 +130,7 @@ def load_digits(resolution: int = 8) -> ImageData:
 def resize(data: ImageData, resolution: int) -> ImageData:
     """Square resize of every image (e.g. MNIST 28 -> 32 for a power-of-two DCGAN); labels are unchanged."""
     if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer) or resolution < 1:
-        raise DataError(
-            f"image resolution must be a positive integer, got {resolution!r}; set data.resolution to one."
-        )
+        raise DataError(f"image resolution must be a positive integer, got {resolution!r}; set data.resolution to one.")
     if data.x.shape[1:3] == (resolution, resolution):
         return data
     return ImageData(x=_resize_float(data.x.astype(np.float32), resolution), y=data.y, name=data.name)

@@ -34,9 +34,7 @@ def mixture_means(name: str) -> np.ndarray:
 
 
 @partial(jax.jit, static_argnames=("name", "n"))
-def sample_mixture(
-    key: jax.Array, name: str, means: jax.Array, sigma: float | jax.Array, n: int
-) -> jax.Array:
+def sample_mixture(key: jax.Array, name: str, means: jax.Array, sigma: float | jax.Array, n: int) -> jax.Array:
     """Draw n points (n, 2) float32: a uniformly chosen component mean plus noise.
 
     The noise is σ·N(0, I), except for `disk`, where it is uniform in the unit disk around the mean
@@ -47,8 +45,7 @@ def sample_mixture(
     means = jnp.asarray(means, jnp.float32)
     if means.ndim != 2 or means.shape[1] != 2 or means.shape[0] == 0:
         raise DataError(
-            f"mixture means must have shape (K, 2) with K >= 1, got {means.shape}; build them with "
-            "mixture_means(name)."
+            f"mixture means must have shape (K, 2) with K >= 1, got {means.shape}; build them with mixture_means(name)."
         )
     key_component, key_noise = jax.random.split(key)
     component = jax.random.randint(key_component, (n,), 0, means.shape[0])

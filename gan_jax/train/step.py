@@ -15,6 +15,7 @@ import optax
 
 from gan_jax.build import GAN
 from gan_jax.losses import critic_targets
+from gan_jax.models.layers import cpu_compiler_options
 from gan_jax.regularizers import clip_weights, gradient_penalty
 from gan_jax.train.state import GANState
 
@@ -140,7 +141,7 @@ def make_train_fn(gan: GAN, sample: SampleFn, steps: int) -> Callable[[GANState,
         state, metrics = jax.lax.scan(lambda s, _: train_step(gan, sample, s, arrays), state, None, length=steps)
         return state, jax.tree_util.tree_map(lambda m: jnp.mean(m.astype(jnp.float32)), metrics)
 
-    return jax.jit(run, donate_argnums=0)
+    return jax.jit(run, donate_argnums=0, compiler_options=cpu_compiler_options())
 
 
 def make_sample_fn(gan: GAN, batch_size: int) -> Callable[[GANState, Array], Array]:
@@ -150,7 +151,7 @@ def make_sample_fn(gan: GAN, batch_size: int) -> Callable[[GANState, Array], Arr
         z = sample_latent(key, batch_size, gan.z_dim, gan.latent)
         return generate(gan, state.sampling_params, state.g_stats, z, None, key, train=False)[0]
 
-    return jax.jit(run)
+    return jax.jit(run, compiler_options=cpu_compiler_options())
 
 
 def sample_generator(sample_fn: Callable[[GANState, Array], Array], state: GANState, key: Array, n: int) -> Array:

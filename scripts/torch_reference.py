@@ -1,0 +1,158 @@
+"""PyTorch eager reference timings for the JAX train steps: same networks, losses, optimizer and batch sizes.
+
+Standalone (needs `torch`; the gan_jax package never imports it). Prints one JSON object per case, e.g.
+    python scripts/torch_reference.py --case all --steps 20 --warmup 3 --threads 2
+`dcgan32` is PyTorch-StudioGAN's CIFAR-10 `deep_conv` (G 3,812,355 / D 2,931,009 parameters), batch 64,
+n_critic 2; `toy_mlp` is a 2-D 8-Gaussians MLP GAN, batch 512, n_critic 1. Both use the non-saturating loss
+and Adam(2e-4, betas=(0.5, 0.999)); real and fake batches go through D separately, as in the JAX step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def dcgan32_generator(z_dim: int = 128) -> nn.Module:
+    def up(cin: int, cout: int) -> list[nn.Module]:
+        return [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout, eps=1e-4, momentum=0.1), nn.ReLU()]
+
+    return nn.Sequential(
+        nn.Linear(z_dim, 4 * 4 * 512),
+        nn.Unflatten(1, (512, 4, 4)),
+        *up(512, 256),
+        *up(256, 128),
+        *up(128, 64),
+        nn.Conv2d(64, 3, 3, 1, 1),
+        nn.Tanh(),
+    )
+
+
+def dcgan32_critic() -> nn.Module:
+    def conv_bn(cin: int, cout: int, k: int, s: int) -> list[nn.Module]:
+        return [nn.Conv2d(cin, cout, k, s, 1), nn.BatchNorm2d(cout, eps=1e-4, momentum=0.1), nn.ReLU()]
+
+    layers: list[nn.Module] = []
+    for cin, cout in ((3, 64), (64, 128), (128, 256)):
+        layers += conv_bn(cin, cout, 3, 1) + conv_bn(cout, cout, 4, 2)
+    layers += conv_bn(256, 512, 3, 1)
+    return nn.Sequential(*layers, SumHW(), nn.Linear(512, 1), nn.Flatten(0))
+
+
+class SumHW(nn.Module):
+    """StudioGAN's global sum pooling (not mean): `torch.sum(h, dim=[2, 3])`."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.sum(dim=(2, 3))
+
+
+def toy_generator(z_dim: int = 16) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(z_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+        nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 2),
+    )  # fmt: skip
+
+
+def toy_critic() -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(2, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256), nn.LeakyReLU(0.2),
+        nn.Linear(256, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1), nn.Flatten(0),
+    )  # fmt: skip
+
+
+def eight_gaussians(n: int, std: float = 0.02) -> torch.Tensor:
+    """n points from 8 Gaussians centred on the unit circle, drawn fresh each call (as the JAX toy source does)."""
+    angles = torch.randint(0, 8, (n,)).float() * (2 * math.pi / 8)
+    centres = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
+    return centres + std * torch.randn(n, 2)
+
+
+def make_step(
+    gen: nn.Module, crit: nn.Module, real: Callable[[], torch.Tensor], z_dim: int, batch: int, n_critic: int
+) -> Callable[[], None]:
+    """One GAN step: n_critic D updates (real and fake forwarded separately), then one G update."""
+    g_opt = torch.optim.Adam(gen.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(crit.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    ones, zeros = torch.ones(batch), torch.zeros(batch)
+
+    def step() -> None:
+        for _ in range(n_critic):
+            with torch.no_grad():
+                fake = gen(torch.randn(batch, z_dim))
+            d_loss = F.binary_cross_entropy_with_logits(crit(real()), ones)
+            d_loss = d_loss + F.binary_cross_entropy_with_logits(crit(fake), zeros)
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_opt.step()
+        # As in the JAX step (and StudioGAN's toggle_grad), the G update runs D in training mode (batch
+        # statistics) without computing D's weight gradients.
+        crit.requires_grad_(False)
+        g_loss = F.binary_cross_entropy_with_logits(crit(gen(torch.randn(batch, z_dim))), ones)
+        g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_opt.step()
+        crit.requires_grad_(True)
+
+    return step
+
+
+def build_case(case: str) -> Callable[[], None]:
+    if case == "dcgan32":
+        gen, crit = dcgan32_generator(), dcgan32_critic()
+        assert sum(p.numel() for p in gen.parameters()) == 3_812_355
+        assert sum(p.numel() for p in crit.parameters()) == 2_931_009
+        images = torch.rand(1024, 3, 32, 32) * 2 - 1  # stand-in for CIFAR-10: the timing ignores pixel values
+
+        def real() -> torch.Tensor:
+            return images[torch.randint(0, images.shape[0], (64,))]
+
+        return make_step(gen.train(), crit.train(), real, z_dim=128, batch=64, n_critic=2)
+    if case == "toy_mlp":
+        return make_step(toy_generator(), toy_critic(), lambda: eight_gaussians(512), z_dim=16, batch=512, n_critic=1)
+    raise ValueError(f"unknown case {case!r}")
+
+
+def time_case(case: str, steps: int, warmup: int) -> dict[str, object]:
+    step = build_case(case)
+    for _ in range(warmup):
+        step()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        step()
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return {
+        "case": case,
+        "framework": "torch-eager",
+        "steps_per_s": round(steps / elapsed, 3),
+        "ms_per_step": round(1e3 * elapsed / steps, 2),
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        # CPU seconds of all threads per step: comparable across runs on a shared machine, where wall time is not.
+        "cpu_ms_per_step": round(1e3 * cpu / steps, 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", choices=["dcgan32", "toy_mlp", "all"], default="all")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps after warm-up")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (allocator, oneDNN primitives)")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 keeps torch's default")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    for case in ("dcgan32", "toy_mlp") if args.case == "all" else (args.case,):
+        print(json.dumps(time_case(case, args.steps, args.warmup)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
