@@ -27,7 +27,7 @@ def error_lines(proc: subprocess.CompletedProcess) -> list[str]:
 @pytest.mark.parametrize(
     ("override", "must_name"),
     [
-        ("loss=nope", ["loss/nope", "hinge", "wgan_gp"]),
+        ("loss=nope", ["loss=nope", "hinge", "wgan_gp"]),
         ("train.steps=abc", ["train.steps", "abc"]),
         ("train.stepz=10", ["stepz"]),
         ("model.name=transformer", ["model.name", "dcgan"]),
@@ -109,3 +109,15 @@ def test_sample_without_run_dir_is_one_line(tmp_path):
     assert proc.returncode != 0
     lines = error_lines(proc)
     assert len(lines) == 1 and "run_dir" in lines[0]
+
+
+@pytest.mark.slow
+def test_default_main_job_covers_all_ring_modes(tmp_path):
+    """The README's main command (experiment=toy_ring), end to end: 8/8 modes and >= 80% high-quality samples."""
+    run_dir = tmp_path / "main"
+    proc = run_cli("gan-jax-train", f"hydra.run.dir={run_dir}", "logger.progress=false", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["step"] == 8000
+    assert summary["modes_covered"] == 8, summary
+    assert summary["hq_fraction"] >= 0.8, summary

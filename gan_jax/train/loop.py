@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from gan_jax import plots
 from gan_jax.build import GAN, build_gan
-from gan_jax.config import Config
+from gan_jax.config import Config, to_config
 from gan_jax.data.images import to_uint8
 from gan_jax.data.source import DataSource, build_source
 from gan_jax.errors import ConfigError
@@ -46,8 +46,6 @@ def save_config(cfg: Config, run_dir: Path) -> None:
 
 
 def load_config(run_dir: str | Path) -> Config:
-    from gan_jax.config import to_config
-
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{path} not found: is {run_dir} a gan_jax run directory (made by gan-jax-train)?")
@@ -72,14 +70,22 @@ class Evaluator:
             return {}
         return mixture_diagnostics(samples, self.source.info["means"], self.source.info["sigma"])
 
-    def plot(self, samples: np.ndarray, plots_dir: Path, step: int) -> Path:
+    def plot(self, samples: np.ndarray, plots_dir: Path, title: str) -> Path:
+        """plots/samples.png (scatter over the data, or an image grid) and, for mixtures, plots/modes.png."""
         out = plots_dir / "samples.png"
         if self.source.kind == "toy":
+            info = self.source.info
             real = np.asarray(self.source.sample(self.source.arrays, self.key, len(samples))["x"])
-            plots.plot_samples_2d(samples, real, out, means=self.source.info["means"], title=f"step {step}")
+            plots.plot_samples_2d(samples, real, out, means=info["means"], title=title)
+            counts = mode_counts(samples, info["means"], info["sigma"])
+            plots.plot_mode_histogram(counts, plots_dir / "modes.png", title=f"{title}: high-quality samples per mode")
         else:
             plots.save_image_grid(to_uint8(samples), out)
         return out
+
+    def __call__(self, state: GANState, plots_dir: Path, title: str) -> tuple[dict[str, float], Path]:
+        samples = self.samples(state)
+        return self.metrics(samples), self.plot(samples, plots_dir, title)
 
 
 def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
@@ -123,8 +129,18 @@ def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
     step, last_metrics, eval_metrics = start, {}, {}
     window_start, window_steps, paused = time.perf_counter(), 0, 0.0
 
+    evaluated_at = -1
+
     def checkpoint(at: int) -> None:
         ckpt.save(at, state, {"step": at, "wandb_run_id": logger.run_id, "config": config_dict(cfg)})
+
+    def evaluate(at: int) -> None:
+        nonlocal eval_metrics, evaluated_at
+        eval_metrics, png = evaluator(state, run_dir / "plots", f"{cfg.name} step {at}")
+        if eval_metrics:
+            logger.log(at, eval_metrics)
+        logger.log_image(at, "samples", png)
+        evaluated_at = at
 
     try:
         while step < cfg.train.steps:
@@ -149,20 +165,14 @@ def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
             if is_eval or is_ckpt:
                 jax.block_until_ready(state)
                 t0 = time.perf_counter()
-                if is_eval and (eval_metrics := evaluator.metrics(evaluator.samples(state))):
-                    logger.log(step, eval_metrics)
+                if is_eval:
+                    evaluate(step)
                 if is_ckpt:
                     checkpoint(step)
                 paused += time.perf_counter() - t0
-        samples = evaluator.samples(state)
-        eval_metrics = eval_metrics or evaluator.metrics(samples)
-        samples_png = evaluator.plot(samples, run_dir / "plots", step)
-        logger.log_image(step, "samples", samples_png)
-        records = read_metrics(run_dir / "metrics.jsonl")
-        plots.plot_losses(records, run_dir / "plots" / "losses.png")
-        if source.kind == "toy":
-            counts = mode_counts(samples, source.info["means"], source.info["sigma"])
-            plots.plot_mode_histogram(counts, run_dir / "plots" / "modes.png", title=f"{cfg.name}: HQ samples per mode")
+        if evaluated_at != step:  # a resumed run that had nothing left to train
+            evaluate(step)
+        plots.plot_losses(read_metrics(run_dir / "metrics.jsonl"), run_dir / "plots" / "losses.png")
         summary = {
             "step": step,
             "name": cfg.name,
