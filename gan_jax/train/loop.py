@@ -128,7 +128,6 @@ def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
     compile_s = 0.0
     step, last_metrics, eval_metrics = start, {}, {}
     window_start, window_steps, paused = time.perf_counter(), 0, 0.0
-
     evaluated_at = -1
 
     def checkpoint(at: int) -> None:
