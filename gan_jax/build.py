@@ -12,6 +12,7 @@ from gan_jax.data.source import DataSource
 from gan_jax.errors import ConfigError
 from gan_jax.losses import AdversarialLoss, get_loss
 from gan_jax.models.mlp import MLPCritic, MLPGenerator
+from gan_jax.models.packing import PackedCritic
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,25 @@ class GAN:
     num_classes: int | None
     batch_size: int
     n_critic: int
+    pack: int = 1  # PacGAN: the critic sees batch_size / pack packs of `pack` samples (see models.packing)
     ema_decay: float = 0.0  # > 0 keeps an EMA of G's params in the state
     ema_start: int = 0
     gp_weight: float = 0.0  # > 0 adds the WGAN-GP penalty
     clip_value: float = 0.0  # > 0 clips critic weights after each update (WGAN)
     label_smoothing: float = 0.0
     label_flip_prob: float = 0.0
+    on_nonfinite: str = "stop"  # the divergence guard: "stop" or "skip" (see train.step.guard_nonfinite)
 
 
 def build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Module]:
+    """Generator and critic; with model.pack > 1 the critic is wrapped to judge packs (PacGAN)."""
+    generator, critic = _build_models(cfg, source)
+    if cfg.pack > 1:
+        critic = PackedCritic(critic=critic, pack=cfg.pack)
+    return generator, critic
+
+
+def _build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Module]:
     shape = source.example_shape
     if cfg.name == "mlp":
         g = MLPGenerator(
@@ -62,15 +73,16 @@ def build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Mo
     if height != width:
         raise ConfigError(f"model.name={cfg.name!r} needs square images, got {height}x{width}")
     if cfg.name == "dcgan":
-        kw = {"resolution": height, "channels": channels, "weight_init": cfg.init}
+        kw = {"resolution": height, "weight_init": cfg.init}
         return (
-            dcgan.DCGANGenerator(**kw, z_dim=cfg.z_dim),
-            dcgan.DCGANCritic(**kw, activation=cfg.d_activation),
+            dcgan.DCGANGenerator(**kw, channels=channels, z_dim=cfg.z_dim),
+            dcgan.DCGANCritic(**kw, channels=channels * cfg.pack, activation=cfg.d_activation),  # packs: m*C
         )
     if cfg.name == "radford":
         if height != 64:
             raise ConfigError(f"model=radford is the 64x64 DCGAN; set data.resolution=64 (got {height})")
-        return dcgan.RadfordGenerator(channels=channels, z_dim=cfg.z_dim), dcgan.RadfordCritic(channels=channels)
+        critic = dcgan.RadfordCritic(channels=channels * cfg.pack)
+        return dcgan.RadfordGenerator(channels=channels, z_dim=cfg.z_dim), critic
     raise ConfigError(f"model.name={cfg.name!r} is unknown; choose one of: mlp, dcgan, radford")
 
 
@@ -112,7 +124,9 @@ def build_gan(cfg: Config, source: DataSource) -> GAN:
         num_classes=None,  # conditional GANs arrive with the model zoo; labels are loaded but unused
         batch_size=cfg.train.batch_size,
         n_critic=cfg.train.n_critic,
+        pack=cfg.model.pack,
         ema_decay=cfg.train.ema_decay,
         ema_start=cfg.train.ema_start,
+        on_nonfinite=cfg.train.on_nonfinite,
         **loss_options(cfg.loss),
     )

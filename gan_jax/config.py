@@ -20,8 +20,10 @@ from gan_jax.errors import ConfigError
 class DataConfig:
     """What to train on. Toy mixtures are sampled on device; image sets are loaded once into device memory."""
 
-    name: str = "ring"  # ring | grid | gaussian | disk | digits | mnist
+    name: str = "ring"  # ring | grid | gaussian | disk | digits | mnist | npz
     root: str | None = None  # data root for file datasets; falls back to $GAN_JAX_DATA, then ~/.cache/gan_jax/data
+    path: str | None = None  # data=npz: the .npz file (x: NHWC images, optional y: labels)
+    pixel_range: list[float] = field(default_factory=lambda: [0.0, 255.0])  # data=npz: range of non-uint8 x
     sigma: float = 0.02  # std of each mixture component (toy data)
     resolution: int = 32  # image side after resizing (digits: 8, 16, 28, 32; mnist: 28 or 32)
     split: str = "test"  # file datasets: which split to read
@@ -44,6 +46,7 @@ class ModelConfig:
     g_output: str = "linear"  # linear | tanh
     # convolutional families (image channels and resolution come from the dataset)
     init: str = "default"  # default (Flax) | normal02 (Radford's N(0, 0.02))
+    pack: int = 1  # PacGAN: the critic judges packs of this many samples, all real or all fake (1 = plain GAN)
 
 
 @dataclass
@@ -88,6 +91,8 @@ class TrainConfig:
     resume: bool = False  # continue from the latest checkpoint in the run directory
     ema_decay: float = 0.0  # > 0 keeps an exponential moving average of G's weights; sampling and eval use it
     ema_start: int = 0  # step from which the average starts (before it, it tracks G's weights exactly)
+    on_nonfinite: str = "stop"  # stop: end the run at a NaN/Inf loss, gradient or weight | skip: skip such steps
+    best_metric: str = "auto"  # evaluation metric whose best value is kept in checkpoints/best (auto | none | name)
 
 
 @dataclass
@@ -128,11 +133,11 @@ class SampleConfig:
     n: int = 64
     seed: int = 0
     out: str = "samples.npz"
-    step: int | None = None  # checkpoint step; None = latest
+    checkpoint: str = "latest"  # latest (newest valid) | best (by train.best_metric) | a step number
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": ("ring", "grid", "gaussian", "disk", "digits", "mnist"),
+    "data.name": ("ring", "grid", "gaussian", "disk", "digits", "mnist", "npz"),
     "model.name": ("mlp", "dcgan", "radford"),
     "model.latent": ("normal", "uniform"),
     "model.g_output": ("linear", "tanh"),
@@ -143,6 +148,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optim.g.schedule": ("constant", "linear"),
     "optim.d.schedule": ("constant", "linear"),
     "logger.mode": ("offline", "online", "disabled"),
+    "train.on_nonfinite": ("stop", "skip"),
 }
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")
 LOGISTIC_LOSSES = ("minimax", "ns", "lsgan")
@@ -176,6 +182,11 @@ def validate(cfg: Config) -> Config:
     for key in ("steps", "batch_size", "n_critic", "steps_per_call", "log_every", "ckpt_every", "keep_checkpoints"):
         _positive(getattr(t, key), f"train.{key}")
     _positive(cfg.model.z_dim, "model.z_dim")
+    if cfg.model.pack < 1 or cfg.train.batch_size % cfg.model.pack:
+        raise ConfigError(
+            f"model.pack={cfg.model.pack} must be >= 1 and divide train.batch_size={cfg.train.batch_size}; "
+            "choose a pack that divides the batch (or a batch size that is a multiple of model.pack)"
+        )
     _positive(cfg.eval.num_samples, "eval.num_samples")
     if cfg.eval.every < 0:
         raise ConfigError(f"eval.every={cfg.eval.every} must be >= 0 (0 evaluates only at the end)")
@@ -194,6 +205,8 @@ def validate(cfg: Config) -> Config:
             f"loss.label_smoothing / loss.label_flip_prob apply to {', '.join(LOGISTIC_LOSSES)}, "
             f"not loss.name={cfg.loss.name!r}; set them to 0"
         )
+    if cfg.data.name == "npz" and not cfg.data.path:
+        raise ConfigError("data=npz needs data.path=FILE.npz (x: NHWC images, optional y: labels)")
     if cfg.data.sigma <= 0:
         raise ConfigError(f"data.sigma={cfg.data.sigma} must be positive")
     return cfg

@@ -15,3 +15,14 @@ class DataError(GanJaxError):
 
 class CheckpointError(GanJaxError):
     """A checkpoint is missing, damaged, or does not match the config."""
+
+
+class DivergenceError(GanJaxError):
+    """Training produced a non-finite loss, gradient or parameter."""
+
+
+def warn(message: str) -> None:
+    """A warning for the person running the job: one line on stderr, no stack or module path."""
+    import sys
+
+    print(f"gan_jax: warning: {message}", file=sys.stderr, flush=True)

@@ -8,6 +8,9 @@ Non-finite floats: JSON has no NaN/Infinity, so ``metrics.jsonl`` and ``summary.
 strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (which keeps NaN and ±Inf apart when a run diverges);
 ``read_metrics`` turns them back into floats. W&B receives the floats themselves.
 
+Wall-clock numbers (steps/s) go to ``timing.jsonl`` and W&B, not to ``metrics.jsonl``: that file holds only what
+the seed determines, so two runs of one config, or a run and its resumed twin, can be compared line for line.
+
 Resuming (``resume_step``) drops metrics.jsonl lines written after the checkpoint, so the file continues
 cleanly. An online W&B run ignores steps at or below the last step it has seen, so there the replayed steps
 keep the values from before the restart; metrics.jsonl holds the replayed ones.
@@ -27,9 +30,10 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from gan_jax.errors import GanJaxError
+from gan_jax.errors import GanJaxError, warn
 
 METRICS_FILE = "metrics.jsonl"
+TIMING_FILE = "timing.jsonl"
 SUMMARY_FILE = "summary.json"
 WANDB_MODES = ("offline", "online", "disabled")
 
@@ -65,13 +69,17 @@ class Logger:
         self._run: Any = None
         self._run_id: str | None = None
         self._file: IO[str] | None = None
+        self._timing: IO[str] | None = None
         self._bar: tqdm | None = None
+        self._postfix: dict[str, str] = {}
         if not is_main:
             return
         self._run_dir.mkdir(parents=True, exist_ok=True)
         metrics_path = self._run_dir / METRICS_FILE
+        timing_path = self._run_dir / TIMING_FILE
         if resume_step is not None:
             _truncate_metrics(metrics_path, resume_step)
+            _truncate_metrics(timing_path, resume_step)
         if wandb_mode != "disabled":
             self._run = _start_wandb(
                 self._run_dir,
@@ -86,6 +94,7 @@ class Logger:
             )
             self._run_id = self._run.id
         self._file = metrics_path.open("a", encoding="utf-8")
+        self._timing = timing_path.open("a", encoding="utf-8")
         if show_progress and sys.stderr.isatty():
             self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
 
@@ -104,8 +113,21 @@ class Logger:
         if self._run is not None:
             self._run.log(values, step=int(step))
         if self._bar is not None:
-            postfix = {key: f"{float(values[key]):.4g}" for key in _POSTFIX_KEYS if key in values}
-            self._bar.set_postfix(postfix, refresh=False)
+            self._postfix |= {key: f"{float(values[key]):.4g}" for key in _POSTFIX_KEYS if key in values}
+            self._bar.set_postfix(self._postfix, refresh=False)
+
+    def log_timing(self, step: int, values: Mapping[str, float]) -> None:
+        """Wall-clock measurements (steps/s): timing.jsonl, W&B and the bar, never metrics.jsonl."""
+        if self._timing is None:
+            return
+        values = {key: _plain(value) for key, value in values.items()}
+        self._timing.write(_dumps({"step": int(step), **values}) + "\n")
+        self._timing.flush()
+        if self._run is not None:
+            self._run.log(values, step=int(step))
+        if self._bar is not None:
+            self._postfix |= {key: f"{float(values[key]):.4g}" for key in _POSTFIX_KEYS if key in values}
+            self._bar.set_postfix(self._postfix, refresh=False)
 
     def log_image(self, step: int, key: str, png_path: str | Path) -> None:
         """Attach a PNG (e.g. a sample grid) to W&B at ``step``; the file on disk is the local record."""
@@ -121,21 +143,33 @@ class Logger:
             self._bar.update(step - self._bar.n)
 
     def finish(self, summary: Mapping[str, object]) -> None:
-        """Write ``run_dir/summary.json``, set the W&B summary, then close the bar, the file and W&B run."""
+        """Write ``run_dir/summary.json``, set the W&B summary, then close everything (a run that completed)."""
         if not self._is_main:
             return
         plain = _plain(summary)
         _atomic_write(self._run_dir / SUMMARY_FILE, _dumps(plain, indent=2) + "\n")
+        if self._run is not None:
+            self._run.summary.update(plain)
+        self.close()
+
+    def close(self, exit_code: int = 0, preempted: bool = False) -> None:
+        """Close the bar, the files and the W&B run. A failed run's W&B run ends with ``exit_code`` != 0; a
+        preempted one is marked so in W&B. Safe to call twice (the loop's error path may follow a finish)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        for handle in (self._file, self._timing):
+            if handle is not None:
+                handle.close()
+        self._file = self._timing = None
         if self._run is not None:
-            self._run.summary.update(plain)
-            self._run.finish()
-            self._run = None
+            run, self._run = self._run, None
+            try:
+                if preempted:
+                    run.mark_preempting()
+                run.finish(exit_code=exit_code)
+            except Exception as err:  # e.g. wandb's service got the scheduler's signal too; the local files are whole
+                warn(f"the W&B run {run.id} did not close cleanly ({err}); `wandb sync` its directory later")
 
 
 def read_metrics(path: str | Path) -> list[dict]:

@@ -16,11 +16,15 @@ def gradient_penalty(critic_fn: Callable[[Array], Array], real: Array, fake: Arr
     `critic_fn` maps a batch to per-example logits. The gradient of their sum is each example's input gradient
     when examples are independent (no batch-norm in the critic, as the paper advises); with batch-norm it is the
     same quantity the PyTorch references compute with `autograd.grad(D(x_hat).sum(), x_hat)`.
+
+    A packed critic (PacGAN, `models.packing`) returns one logit per pack of m consecutive examples: interpolates
+    are drawn per example, and the norm is taken over each pack's gradient, since the pack is the critic's input.
     """
     eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), dtype=real.dtype)
     x_hat = eps * real + (1.0 - eps) * fake
-    grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(x_hat)
-    norms = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1) + 1e-12)
+    logits, pullback = jax.vjp(critic_fn, x_hat)  # logits: [B], or [B / m] for packs of m
+    (grads,) = pullback(jnp.ones_like(logits))  # the gradient of their sum
+    norms = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(logits.shape[0], -1)), axis=1) + 1e-12)
     return jnp.mean(jnp.square(norms - 1.0))
 
 

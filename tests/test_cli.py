@@ -74,7 +74,8 @@ def test_train_resume_and_sample(tmp_path):
         ".hydra/config.yaml",
     ):
         assert (run_dir / name).is_file(), name
-    assert sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir()) == [100, 200]
+    assert sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()) == [100, 200]
+    assert len([p for p in (run_dir / "checkpoints" / "best").iterdir() if p.name.isdigit()]) == 1  # by reverse_kl
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["step"] == 200 and {"modes_covered", "hq_fraction", "reverse_kl"} <= set(summary)
     assert list((run_dir / "wandb").glob(f"offline-run-*-{summary['wandb_run_id']}*"))

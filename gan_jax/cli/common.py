@@ -78,11 +78,12 @@ def precheck(prog: str, config_name: str, validate: Callable[[object], object]) 
         fail(prog, describe_config_error(err))
 
 
-def run_reporting_errors(prog: str, fn: Callable[[], object]) -> None:
-    """Runs a job; project errors (bad data, missing checkpoint, ...) end it with one line and exit code 2."""
+def run_reporting_errors(prog: str, fn: Callable[[], object]) -> object:
+    """Runs a job and returns its result; project errors (bad data, missing checkpoint, divergence, ...) end it
+    with one line and exit code 2."""
     for name in ("absl", "orbax", "jax"):  # Hydra sets the root logger to INFO; orbax then logs every file op
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        fn()
+        return fn()
     except GanJaxError as err:
         fail(prog, str(err))

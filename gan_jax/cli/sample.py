@@ -1,4 +1,4 @@
-"""`gan-jax-sample run_dir=DIR n=N seed=S out=FILE.npz`: samples from a run's latest (or chosen) checkpoint."""
+"""`gan-jax-sample run_dir=DIR n=N seed=S out=FILE.npz [checkpoint=latest|best|STEP]`: samples from a run."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def to_sample_config(dcfg: object) -> SampleConfig:
         raise ConfigError("run_dir is required: gan-jax-sample run_dir=DIR n=N seed=S out=FILE.npz") from err
     if obj.n <= 0:
         raise ConfigError(f"n={obj.n} must be positive")
+    if obj.checkpoint not in ("latest", "best") and not str(obj.checkpoint).isdigit():
+        raise ConfigError(f"checkpoint={obj.checkpoint!r} must be latest, best or a step number")
     return obj
 
 
@@ -43,7 +45,7 @@ def sample_run(cfg: SampleConfig) -> Path:
     gan = build_gan(run, source)
     ckpt = Checkpointer(Path(cfg.run_dir) / "checkpoints")
     try:
-        state, _ = ckpt.restore(init_state(gan, run.seed), cfg.step)
+        state = ckpt.restore(init_state(gan, run.seed), cfg.checkpoint).state
     finally:
         ckpt.close()
     fn = make_sample_fn(gan, min(cfg.n, 500))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
@@ -17,7 +19,9 @@ def _app(dcfg: DictConfig) -> None:
     from gan_jax.train.loop import train  # heavy imports (jax, orbax, wandb) only once the config is known good
 
     run_dir = HydraConfig.get().runtime.output_dir
-    run_reporting_errors(PROG, lambda: train(to_config(dcfg), run_dir))
+    summary = run_reporting_errors(PROG, lambda: train(to_config(dcfg), run_dir))
+    if isinstance(summary, dict) and summary.get("stopped_by") == "SIGINT":
+        sys.exit(130)  # the shell convention for Ctrl-C; SIGTERM/SIGUSR1 stops exit 0 so schedulers requeue
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import os
 import struct
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,77 @@ def load_digits(resolution: int = 8) -> ImageData:
     bunch = sklearn_digits()
     x = bunch.images[..., None] * (255.0 / 16.0)
     return ImageData(x=_resize_float(x, resolution), y=bunch.target.astype(np.int32), name="digits")
+
+
+def load_npz(path: str | os.PathLike, pixel_range: tuple[float, float] = (0.0, 255.0)) -> ImageData:
+    """Any image set saved with `np.savez(FILE, x=images, y=labels)`: `x` NHWC (1 or 3 channels), `y` optional.
+
+    `x` may be uint8 (0..255) or numbers in the declared `pixel_range` (e.g. floats in [-1, 1]); they are checked
+    (finite, inside the range) and stored as uint8 like every other image set, so a bad array fails here, by
+    name, rather than as NaN losses many steps later.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"dataset file {path} not found; set data.path to an .npz holding 'x' (and optionally 'y').")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise DataError(
+            f"{path} is not a readable .npz file ({err}); write it with np.savez(path, x=..., y=...)."
+        ) from err
+    if "x" not in arrays:
+        raise DataError(f"{path} has no array 'x' (it has: {', '.join(arrays) or 'nothing'}); save images as x=...")
+    x = _pixels_to_uint8(arrays["x"], f"{path}:x", pixel_range)
+    y = arrays.get("y")
+    if y is not None:
+        if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
+            raise DataError(
+                f"labels {path}:y must be non-negative integers, one per image (shape ({x.shape[0]},)), got "
+                f"{y.dtype} {y.shape}; save class indices 0..K-1 as y=..., or leave y out."
+            )
+        y = y.astype(np.int32)
+    return ImageData(x=x, y=y, name=path.name)
+
+
+def _pixels_to_uint8(x: np.ndarray, name: str, pixel_range: tuple[float, float]) -> np.ndarray:
+    """Check an image array's shape, dtype, finiteness and range; return it as uint8 0..255."""
+    if x.ndim != 4:
+        hint = " add a channel axis with x[..., None]" if x.ndim == 3 else " expected (N, H, W, C)"
+        raise DataError(f"images {name} must be 4-D NHWC, got shape {x.shape};{hint}.")
+    if x.shape[0] == 0:
+        raise DataError(f"images {name} are empty (shape {x.shape}); the file holds no examples.")
+    if x.dtype == np.uint8:
+        return x
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)) or x.dtype == np.bool_:
+        raise DataError(f"images {name} have dtype {x.dtype}; store uint8 pixels or numbers in data.pixel_range.")
+    lo, hi = float(pixel_range[0]), float(pixel_range[1])
+    if not lo < hi:
+        raise DataError(f"data.pixel_range={list(pixel_range)} must be [low, high] with low < high.")
+    bad = ~np.isfinite(x) if np.issubdtype(x.dtype, np.floating) else np.zeros(x.shape, bool)
+    if bad.any():
+        raise DataError(
+            f"images {name} hold {int(bad.sum())} NaN/Inf values (first at index {np.argwhere(bad)[0].tolist()}); "
+            "clean or drop those images."
+        )
+    x_min, x_max = float(x.min()), float(x.max())
+    if x_min < lo or x_max > hi:
+        raise DataError(
+            f"images {name} have values in [{x_min:g}, {x_max:g}], outside the declared data.pixel_range "
+            f"[{lo:g}, {hi:g}]; set data.pixel_range to the range the file uses (e.g. [-1,1] or [0,1])."
+        )
+    scaled = (x.astype(np.float64) - lo) * (255.0 / (hi - lo))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def require_labels(data: ImageData, reason: str) -> ImageData:
+    """Refuse an unlabelled image set where the config needs labels (conditional models, class diagnostics)."""
+    if data.y is None:
+        raise DataError(
+            f"dataset {data.name!r} has no labels, but {reason} needs them; add a 'y' array of class indices "
+            "(np.savez(path, x=..., y=...)) or choose a configuration that does not use labels."
+        )
+    return data
 
 
 def resize(data: ImageData, resolution: int) -> ImageData:

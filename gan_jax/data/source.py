@@ -76,5 +76,12 @@ def build_source(cfg: DataConfig) -> DataSource:
         if cfg.resolution != 28:
             data = images.resize(data, cfg.resolution)
         return image_source(data)
-    names = ", ".join((*toy.MIXTURES, "digits", "mnist"))
+    if cfg.name == "npz":
+        if not cfg.path:
+            raise ConfigError("data=npz needs data.path=FILE.npz (x: NHWC images, optional y: labels)")
+        data = images.load_npz(cfg.path, tuple(cfg.pixel_range))
+        if cfg.resolution and data.x.shape[1:3] != (cfg.resolution, cfg.resolution):
+            data = images.resize(data, cfg.resolution)
+        return image_source(data)
+    names = ", ".join((*toy.MIXTURES, "digits", "mnist", "npz"))
     raise ConfigError(f"data.name={cfg.name!r} is unknown; choose one of: {names}")

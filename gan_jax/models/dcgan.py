@@ -29,10 +29,13 @@ _G_PLAN = {28: (7, 256, (128, 64)), 32: (4, 512, (256, 128, 64)), 64: (4, 512, (
 _D_PLAN = {28: ((64, 128), 512), 32: ((64, 128, 256), 512), 64: ((64, 64, 128, 256), 512)}
 
 
-def _check(resolution: int, channels: int) -> None:
+def _check(resolution: int, channels: int, *, critic: bool = False) -> None:
+    """Critics also take m*C channels: PacGAN packs of m images concatenated along channels (models.packing)."""
     if resolution not in _G_PLAN:
         raise ConfigError(f"DCGAN resolution {resolution} is not supported; choose one of {sorted(_G_PLAN)}")
-    if channels not in (1, 3):
+    if critic and channels < 1:
+        raise ConfigError(f"DCGAN critic channels must be positive, got {channels}")
+    if not critic and channels not in (1, 3):
         raise ConfigError(f"DCGAN channels must be 1 or 3, got {channels}")
 
 
@@ -108,7 +111,7 @@ class DCGANCritic(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
         del y  # unconditional for now
-        _check(self.resolution, self.channels)
+        _check(self.resolution, self.channels, critic=True)
         _check_images(x, self.resolution, self.channels, "DCGANCritic")
         act = activation(self.activation)
         kernel_init, scale_init = _inits(self.weight_init)
@@ -165,7 +168,7 @@ class RadfordCritic(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
         del y
-        _check(64, self.channels)
+        _check(64, self.channels, critic=True)
         _check_images(x, 64, self.channels, "RadfordCritic")
         kernel_init, scale_init = _inits("normal02")
         h = x

@@ -1,62 +1,312 @@
-"""Orbax checkpoints of the whole GANState plus a small JSON record (W&B run id, config, metrics so far).
+"""Orbax checkpoints of the whole GANState, with integrity checks orbax does not make on its own.
 
-Saves are asynchronous: training continues while orbax writes, and `close()` waits for the last write.
+Layout of a run's `checkpoints/` directory:
+
+    <step>/                 latest `train.keep_checkpoints` saves (orbax step directories)
+    <step>/gan_jax_manifest.json   size + sha256 of every file in the step, written once the save is complete
+    best/<step>/            the best save by the chosen metric (its own store: never rotated away by new saves)
+    damaged/<step>-<time>/  saves found damaged on resume, moved aside (kept for inspection, never read)
+
+Why manifests: orbax restores bytes overwritten inside a data file as silently wrong values and still lists a
+half-written or damaged step as the latest. A step counts as valid only when its manifest exists and every file
+matches it. Saves are asynchronous (training goes on while orbax writes); a save is *sealed* (manifest written,
+older steps rotated away) only after it has completed, so the last valid checkpoint is never removed before the
+next one is whole.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
-from gan_jax.errors import CheckpointError
+from gan_jax.errors import CheckpointError, warn
 from gan_jax.train.state import GANState
 
+MANIFEST = "gan_jax_manifest.json"
+_HASH_CHUNK = 1 << 20
 
-class Checkpointer:
-    """Latest-k checkpoints of one run under `<run_dir>/checkpoints/<step>/`."""
 
-    def __init__(self, directory: str | Path, keep: int = 3) -> None:
+@dataclass(frozen=True)
+class Restored:
+    state: GANState
+    meta: dict[str, Any]
+    step: int
+
+
+def _files(step_dir: Path) -> list[Path]:
+    return sorted(p for p in step_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(step_dir: Path) -> None:
+    """Record size and sha256 of every file of a completed save (atomically: a torn manifest never exists)."""
+    files = {str(p.relative_to(step_dir)): {"size": p.stat().st_size, "sha256": _sha256(p)} for p in _files(step_dir)}
+    tmp = step_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"files": files, "sealed_at": time.time()}, indent=1), encoding="utf-8")
+    os.replace(tmp, step_dir / MANIFEST)
+
+
+def manifest_problem(step_dir: Path) -> str | None:
+    """Why a step directory cannot be trusted (None when every file matches its manifest)."""
+    path = step_dir / MANIFEST
+    if not path.is_file():
+        return "no manifest: the save never completed (killed while writing?)"
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError):
+        return f"its manifest {MANIFEST} is unreadable"
+    for rel, want in files.items():
+        file = step_dir / rel
+        if not file.is_file():
+            return f"file {rel} is missing"
+        size = file.stat().st_size
+        if size != want["size"]:
+            return f"file {rel} has {size} bytes, {want['size']} were written (truncated or overwritten)"
+        if _sha256(file) != want["sha256"]:
+            return f"file {rel} does not match its checksum (its bytes were changed after saving)"
+    return None
+
+
+def tree_differences(template: Any, saved: Any, limit: int = 8) -> list[str]:
+    """Leaves whose path, shape or dtype differ between a state and a checkpoint's metadata tree."""
+
+    def name(entry: Any) -> str:  # orbax metadata turns attributes and named tuples into dict keys
+        for attr in ("key", "name", "idx"):
+            if hasattr(entry, attr):
+                return str(getattr(entry, attr))
+        return str(entry)
+
+    def leaves(tree: Any) -> dict[str, tuple]:
+        flat, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: hasattr(x, "shape"))
+        return {"/".join(map(name, path)): (tuple(x.shape), str(x.dtype)) for path, x in flat if hasattr(x, "shape")}
+
+    ours, theirs = leaves(template), leaves(saved)
+    diffs = [f"{k}: checkpoint has nothing, this config makes {ours[k][0]}" for k in ours if k not in theirs]
+    diffs += [f"{k}: checkpoint has {theirs[k][0]}, this config has nothing" for k in theirs if k not in ours]
+    diffs += [
+        f"{k}: checkpoint {theirs[k][0]} {theirs[k][1]}, this config {ours[k][0]} {ours[k][1]}"
+        for k in ours
+        if k in theirs and ours[k] != theirs[k]
+    ]
+    return diffs[:limit] + ([f"... and {len(diffs) - limit} more"] if len(diffs) > limit else [])
+
+
+class CheckpointStore:
+    """One orbax CheckpointManager plus manifests, sealing, rotation and damage detection."""
+
+    def __init__(self, directory: str | Path, keep: int | None) -> None:
         self.directory = Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True, create=True)
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self.keep = keep
+        # Rotation is ours (max_to_keep=None): orbax would delete old steps before we know the new one is whole.
+        options = ocp.CheckpointManagerOptions(max_to_keep=None, enable_async_checkpointing=True, create=True)
+        handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        self._pending: int | None = None
 
-    def save(self, step: int, state: GANState, meta: dict[str, Any]) -> None:
+    def steps(self) -> list[int]:
+        """Steps orbax lists, newest first (valid or not)."""
+        self._manager.reload()
+        return sorted(self._manager.all_steps(), reverse=True)
+
+    def save(self, step: int, state: GANState, meta: dict[str, Any]) -> bool:
+        """Start an asynchronous save; the previous one is sealed first. False when the step already exists."""
+        self.seal()
         if step in self._manager.all_steps():
-            return  # already saved at this step (e.g. the end of a run that just checkpointed)
+            return False  # already saved (e.g. the end of a run that had just checkpointed)
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         self._manager.save(step, args=args)
+        self._pending = step
+        return True
 
-    def latest_step(self) -> int | None:
-        return self._manager.latest_step()
+    def seal(self) -> None:
+        """Wait for the running save, write its manifest, then rotate away steps beyond `keep`."""
+        self._manager.wait_until_finished()
+        if self._pending is None:
+            return
+        write_manifest(self.directory / str(self._pending))
+        self._pending = None
+        if self.keep:
+            valid = [s for s in self.steps() if (self.directory / str(s) / MANIFEST).is_file()]
+            for old in valid[self.keep :]:
+                self._manager.delete(old)
 
-    def restore(self, template: GANState, step: int | None = None) -> tuple[GANState, dict[str, Any]]:
-        """Restores into the structure, shapes and dtypes of `template` (a freshly initialised state)."""
-        step = self.latest_step() if step is None else step
-        if step is None:
-            raise CheckpointError(
-                f"no checkpoint found in {self.directory}; train first, or drop train.resume=true to start fresh"
-            )
-        if step not in self._manager.all_steps():
-            have = list(self._manager.all_steps())
-            raise CheckpointError(f"no checkpoint for step {step} in {self.directory}; it has steps {have}")
+    def problem(self, step: int) -> str | None:
+        return manifest_problem(self.directory / str(step))
+
+    def saved_tree(self, step: int) -> Any:
+        """Shapes and dtypes of the state saved at `step` (read from orbax metadata, no array data)."""
+        return self._manager.item_metadata(step)["state"].tree
+
+    def restore(self, template: GANState, step: int) -> Restored:
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
         restored = self._manager.restore(step, args=args)
-        return restored.state, dict(restored.meta)
+        return Restored(restored.state, dict(restored.meta), step)
+
+    def read_meta(self, step: int) -> dict[str, Any]:
+        restored = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        return dict(restored.meta)
+
+    def move_aside(self, step: int, damaged_dir: Path) -> Path:
+        """Take a damaged step out of orbax's view (so it is neither listed nor re-saved over) but keep it."""
+        damaged_dir.mkdir(parents=True, exist_ok=True)
+        target = damaged_dir / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
+        shutil.move(str(self.directory / str(step)), target)
+        self._manager.reload()
+        return target
+
+    def newest_valid(self) -> tuple[int | None, dict[int, str]]:
+        """The newest step whose files match its manifest, and the problems of the newer ones."""
+        problems: dict[int, str] = {}
+        for step in self.steps():
+            problem = self.problem(step)
+            if problem is None:
+                return step, problems
+            problems[step] = problem
+        return None, problems
+
+    def close(self) -> None:
+        self.seal()
+        self._manager.close()
+
+
+class Checkpointer:
+    """A run's checkpoints: the latest `keep` under `checkpoints/`, the best one under `checkpoints/best/`."""
+
+    def __init__(self, directory: str | Path, keep: int = 3) -> None:
+        self.directory = Path(directory).absolute()
+        self.latest = CheckpointStore(self.directory, keep)
+        self.best = CheckpointStore(self.directory / "best", 1)
+        self.damaged_dir = self.directory / "damaged"
+
+    def save(self, step: int, state: GANState, meta: dict[str, Any]) -> bool:
+        return self.latest.save(step, state, meta)
+
+    def save_best(self, step: int, state: GANState, meta: dict[str, Any]) -> bool:
+        return self.best.save(step, state, meta)
+
+    def latest_step(self) -> int | None:
+        """The newest step on disk, valid or not (whether a run directory already holds a run)."""
+        steps = self.latest.steps()
+        return steps[0] if steps else None
+
+    def restore(
+        self, template: GANState, step: int | str | None = None, config: dict[str, Any] | None = None
+    ) -> Restored:
+        """Restore `step` ('latest' / None: the newest valid one; 'best': the best one) into `template`'s
+        structure. Damaged newer steps are reported and moved aside; a shape mismatch is a clear error that
+        lists the differing arrays and, given the current `config` (a plain dict), the differing config keys."""
+        if step == "best":
+            return self._restore_exact(self.best, template, None, "best", config)
+        if step not in (None, "latest"):
+            return self._restore_exact(self.latest, template, int(step), str(step), config)
+        return self._restore_newest_valid(template, config)
+
+    def _restore_exact(
+        self, store: CheckpointStore, template: GANState, step: int | None, what: str, config: dict[str, Any] | None
+    ) -> Restored:
+        steps = store.steps()
+        if step is None:
+            if not steps:
+                raise CheckpointError(f"no {what} checkpoint in {store.directory}; train with evaluation first")
+            step = steps[0]
+        if step not in steps:
+            raise CheckpointError(f"no checkpoint for step {step} in {store.directory}; it has steps {steps}")
+        problem = store.problem(step)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint step {step} in {store.directory} is damaged: {problem}")
+        check_fits(store, template, step, config)
+        return store.restore(template, step)
+
+    def _restore_newest_valid(self, template: GANState, config: dict[str, Any] | None) -> Restored:
+        problems: dict[int, str] = {}
+        for step in self.latest.steps():
+            problem = self.latest.problem(step)
+            if problem is None:
+                check_fits(self.latest, template, step, config)
+                try:
+                    restored = self.latest.restore(template, step)
+                except Exception as err:  # orbax's own errors on damage are long and often misleading
+                    problem = f"orbax could not read it ({type(err).__name__})"
+                else:
+                    for bad, why in problems.items():
+                        where = self.latest.move_aside(bad, self.damaged_dir)
+                        warn(f"checkpoint step {bad} is damaged ({why}); moved to {where}, resuming from step {step}")
+                    return restored
+            problems[step] = problem
+        if not problems:
+            raise CheckpointError(
+                f"no checkpoint found in {self.directory}; train first, or drop train.resume=true to start fresh"
+            )
+        listing = "; ".join(f"step {s}: {why}" for s, why in problems.items())
+        raise CheckpointError(
+            f"no valid checkpoint in {self.directory} ({listing}). Nothing was changed; start a new run directory, "
+            "or restore the checkpoints from a backup."
+        )
 
     def read_meta(self, step: int | None = None) -> dict[str, Any]:
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint found in {self.directory}")
-        restored = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-        return dict(restored.meta)
+        return self.latest.read_meta(step)
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        self.latest.seal()
+        self.best.seal()
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
+        self.latest.close()
+        self.best.close()
+
+
+def check_fits(store: CheckpointStore, template: GANState, step: int, config: dict[str, Any] | None) -> None:
+    """Refuse, before any training step, a checkpoint whose state tree differs from what the config builds."""
+    diffs = tree_differences(template, store.saved_tree(step))
+    if not diffs:
+        return
+    config_diff = ""
+    saved_config = store.read_meta(step).get("config")
+    if saved_config is not None and config is not None:
+        changed = config_differences(saved_config, config) or ["nothing (the code changed since the save?)"]
+        config_diff = " Config keys that differ (checkpoint -> now): " + "; ".join(changed) + "."
+    raise CheckpointError(
+        f"checkpoint step {step} in {store.directory} does not fit this config: "
+        + "; ".join(diffs)
+        + "."
+        + config_diff
+        + " Resume with the run's own config (its config.yaml), or start a new run directory."
+    )
+
+
+def config_differences(
+    old: dict[str, Any], new: dict[str, Any], groups: tuple[str, ...] = ("model", "optim", "data", "loss", "train")
+) -> list[str]:
+    """`group.key: old -> new` for every differing leaf under the given groups."""
+
+    def flat(tree: Any, prefix: str) -> dict[str, Any]:
+        if isinstance(tree, dict):
+            out: dict[str, Any] = {}
+            for k, v in tree.items():
+                out |= flat(v, f"{prefix}.{k}" if prefix else str(k))
+            return out
+        return {prefix: tree}
+
+    a = {k: v for g in groups for k, v in flat(old.get(g, {}), g).items()}
+    b = {k: v for g in groups for k, v in flat(new.get(g, {}), g).items()}
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]

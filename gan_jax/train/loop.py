@@ -19,12 +19,13 @@ from gan_jax.build import GAN, build_gan
 from gan_jax.config import Config, to_config
 from gan_jax.data.images import to_uint8
 from gan_jax.data.source import DataSource, build_source
-from gan_jax.errors import ConfigError
+from gan_jax.errors import ConfigError, DivergenceError, warn
 from gan_jax.logging import Logger, read_metrics
 from gan_jax.metrics.mode_collapse import mixture_diagnostics, mode_counts
-from gan_jax.train.checkpoint import Checkpointer
+from gan_jax.train.checkpoint import Checkpointer, config_differences
+from gan_jax.train.preemption import StopRequests
 from gan_jax.train.state import GANState, count_params, init_state
-from gan_jax.train.step import make_sample_fn, make_train_fn, sample_generator
+from gan_jax.train.step import describe_nonfinite, make_sample_fn, make_train_fn, sample_generator
 
 EVAL_KEY_SALT = 0x5EED  # eval samples come from a fixed stream: the same z at every evaluation of a run
 
@@ -88,60 +89,147 @@ class Evaluator:
         return self.metrics(samples), self.plot(samples, plots_dir, title)
 
 
+# Which way is better for the metrics a run can keep its best checkpoint by.
+BEST_DIRECTIONS = {"reverse_kl": "min", "hq_fraction": "max", "modes_covered": "max", "fid": "min", "kid": "min"}
+# Keys a resumed run may change without comment: they steer the loop, not what the state means.
+RESUME_FREE_KEYS = (
+    "train.steps",
+    "train.resume",
+    "train.log_every",
+    "train.ckpt_every",
+    "train.keep_checkpoints",
+    "train.steps_per_call",
+    "train.best_metric",
+    "train.on_nonfinite",
+)
+
+
+def best_metric_name(cfg: Config, source: DataSource) -> str | None:
+    """The metric `checkpoints/best` is chosen by: `train.best_metric`, or per data kind when it is `auto`."""
+    name = cfg.train.best_metric
+    if name == "none":
+        return None
+    if name == "auto":
+        return "reverse_kl" if source.kind == "toy" else None  # image runs gain FID with the evaluation suite
+    if name not in BEST_DIRECTIONS:
+        raise ConfigError(
+            f"train.best_metric={name!r} is unknown; choose auto, none or one of: {', '.join(BEST_DIRECTIONS)}"
+        )
+    return name
+
+
+def is_better(name: str, value: float, best: dict[str, Any] | None) -> bool:
+    if not np.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value < best["value"] if BEST_DIRECTIONS[name] == "min" else value > best["value"]
+
+
+def warn_config_changes(saved: dict[str, Any] | None, now: dict[str, Any]) -> None:
+    """On resume, say which settings differ from the checkpoint's (same shapes, so the run can go on)."""
+    if not saved:
+        return
+    changed = [d for d in config_differences(saved, now) if not d.startswith(RESUME_FREE_KEYS)]
+    if saved.get("seed") != now.get("seed"):
+        changed.append(f"seed: {saved.get('seed')!r} -> {now.get('seed')!r} (ignored: the checkpoint holds the key)")
+    if changed:
+        warn("resuming with settings that differ from the checkpoint's: " + "; ".join(changed))
+    schedules = {now["optim"][k]["schedule"] for k in ("g", "d")}
+    if "linear" in schedules and saved["train"]["steps"] != now["train"]["steps"]:
+        warn("train.steps changed while a linear learning-rate decay is on: the decay now runs to the new step count")
+
+
 def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
-    """Trains the GAN the config describes; writes everything into `run_dir`; returns the summary."""
+    """Trains the GAN the config describes; writes everything into `run_dir`; returns the summary.
+
+    A stop signal ends the run early after a checkpoint (the summary then has `stopped_by`); a non-finite value
+    under `train.on_nonfinite=stop` raises DivergenceError and leaves the last good checkpoint as the newest."""
     run_dir = Path(run_dir)
     (run_dir / "plots").mkdir(parents=True, exist_ok=True)
+    with StopRequests() as stop:
+        return _train(cfg, run_dir, stop)
+
+
+def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
     source = build_source(cfg.data)
     gan = build_gan(cfg, source)
+    best_name = best_metric_name(cfg, source)
     state = init_state(gan, cfg.seed)
+    config = config_dict(cfg)
     ckpt = Checkpointer(run_dir / "checkpoints", keep=cfg.train.keep_checkpoints)
-    meta: dict[str, Any] = {}
-    latest = ckpt.latest_step()
-    if latest is not None and not cfg.train.resume:
-        raise ConfigError(
-            f"{run_dir} already holds checkpoints up to step {latest}; pass train.resume=true to continue that run, "
-            "or choose a new directory with hydra.run.dir=..."
-        )
-    if cfg.train.resume and latest is not None:
-        state, meta = ckpt.restore(state)
-    save_config(cfg, run_dir)
-    start = int(state.step)
-
-    logger = Logger(
-        run_dir,
-        config_dict(cfg),
-        wandb_mode=cfg.logger.mode,
-        project=cfg.logger.project,
-        entity=cfg.logger.entity,
-        name=f"{cfg.name}-s{cfg.seed}",
-        group=cfg.logger.group,
-        tags=cfg.logger.tags,
-        run_id=meta.get("wandb_run_id"),
-        resume_step=start if meta else None,
-        total_steps=cfg.train.steps,
-        start_step=start,
-        show_progress=cfg.logger.progress,
-    )
-    evaluator = Evaluator(gan, source, cfg)
-    train_fns: dict[int, Any] = {}
-    compile_s = 0.0
-    step, last_metrics, eval_metrics = start, {}, {}
-    window_start, window_steps, paused = time.perf_counter(), 0, 0.0
-    evaluated_at = -1
-
-    def checkpoint(at: int) -> None:
-        ckpt.save(at, state, {"step": at, "wandb_run_id": logger.run_id, "config": config_dict(cfg)})
-
-    def evaluate(at: int) -> None:
-        nonlocal eval_metrics, evaluated_at
-        eval_metrics, png = evaluator(state, run_dir / "plots", f"{cfg.name} step {at}")
-        if eval_metrics:
-            logger.log(at, eval_metrics)
-        logger.log_image(at, "samples", png)
-        evaluated_at = at
-
+    logger: Logger | None = None
     try:
+        meta: dict[str, Any] = {}
+        latest = ckpt.latest_step()
+        if latest is not None and not cfg.train.resume:
+            raise ConfigError(
+                f"{run_dir} already holds checkpoints up to step {latest}; pass train.resume=true to continue that "
+                "run, or choose a new directory with hydra.run.dir=..."
+            )
+        if cfg.train.resume and latest is not None:
+            restored = ckpt.restore(state, config=config)
+            state, meta = restored.state, restored.meta
+            warn_config_changes(meta.get("config"), config)
+        save_config(cfg, run_dir)
+        start = int(state.step)
+        best: dict[str, Any] | None = meta.get("best")
+
+        logger = Logger(
+            run_dir,
+            config,
+            wandb_mode=cfg.logger.mode,
+            project=cfg.logger.project,
+            entity=cfg.logger.entity,
+            name=f"{cfg.name}-s{cfg.seed}",
+            group=cfg.logger.group,
+            tags=cfg.logger.tags,
+            run_id=meta.get("wandb_run_id"),
+            resume_step=start if meta else None,
+            total_steps=cfg.train.steps,
+            start_step=start,
+            show_progress=cfg.logger.progress,
+        )
+        evaluator = Evaluator(gan, source, cfg)
+        train_fns: dict[int, Any] = {}
+        compile_s = 0.0
+        step, last_metrics, eval_metrics, speed = start, {}, {}, {}
+        window_start, window_steps, paused = time.perf_counter(), 0, 0.0
+        evaluated_at = -1
+
+        def checkpoint_meta(at: int) -> dict[str, Any]:
+            return {"step": at, "wandb_run_id": logger.run_id, "config": config, "best": best}
+
+        def evaluate(at: int) -> None:
+            nonlocal eval_metrics, evaluated_at, best
+            eval_metrics, png = evaluator(state, run_dir / "plots", f"{cfg.name} step {at}")
+            if eval_metrics:
+                logger.log(at, eval_metrics)
+            logger.log_image(at, "samples", png)
+            evaluated_at = at
+            if best_name and best_name in eval_metrics and is_better(best_name, eval_metrics[best_name], best):
+                best = {"metric": best_name, "value": float(eval_metrics[best_name]), "step": at}
+                ckpt.save_best(at, state, checkpoint_meta(at))
+
+        def check_finite() -> None:
+            bad_step = int(state.nonfinite_step)
+            if bad_step < 0:
+                return
+            what = describe_nonfinite(int(state.nonfinite_what))
+            logger.log(bad_step, {"nonfinite_stop": 1})
+            ckpt.wait()
+            good = ckpt.latest_step()
+            kept = (
+                f"the last good checkpoint is step {good} in {ckpt.directory}"
+                if good is not None
+                else ("no checkpoint had been written yet")
+            )
+            raise DivergenceError(
+                f"non-finite {what} at step {bad_step}: the run stopped (train.on_nonfinite=stop) and {kept}. "
+                "Lower the learning rate, use a gradient penalty (loss=wgan_gp) or weight clipping, or set "
+                "train.on_nonfinite=skip to skip such steps."
+            )
+
         while step < cfg.train.steps:
             n = next_boundary(step, cfg) - step
             if n not in train_fns:
@@ -153,22 +241,37 @@ def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
             step += n
             window_steps += n
             logger.advance(step)
-            if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-                last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}  # waits for the step
-                elapsed = time.perf_counter() - window_start - paused
-                last_metrics["steps_per_s"] = window_steps / max(elapsed, 1e-9)
-                logger.log(step, last_metrics)
-                window_start, window_steps, paused = time.perf_counter(), 0, 0.0
+            is_log = step % cfg.train.log_every == 0 or step == cfg.train.steps
             is_eval = (cfg.eval.every and step % cfg.eval.every == 0) or step == cfg.train.steps
             is_ckpt = step % cfg.train.ckpt_every == 0 or step == cfg.train.steps
+            if is_log or is_eval or is_ckpt or stop.requested:
+                check_finite()  # before anything is logged or saved from a diverged state
+            if is_log:
+                last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}  # waits for the step
+                if gan.on_nonfinite == "skip":
+                    last_metrics["nonfinite_skipped_total"] = int(state.nonfinite_skipped)
+                elapsed = time.perf_counter() - window_start - paused
+                speed = {"steps_per_s": window_steps / max(elapsed, 1e-9)}
+                logger.log(step, last_metrics)
+                logger.log_timing(step, speed)
+                window_start, window_steps, paused = time.perf_counter(), 0, 0.0
             if is_eval or is_ckpt:
                 jax.block_until_ready(state)
                 t0 = time.perf_counter()
                 if is_eval:
                     evaluate(step)
                 if is_ckpt:
-                    checkpoint(step)
+                    ckpt.save(step, state, checkpoint_meta(step))
                 paused += time.perf_counter() - t0
+            if stop.requested:
+                ckpt.save(step, state, checkpoint_meta(step))
+                ckpt.wait()  # the checkpoint is whole and sealed before we report it
+                warn(
+                    f"{stop.requested} received: stopped at step {step} with a checkpoint in {ckpt.directory}; "
+                    "continue with train.resume=true"
+                )
+                logger.close(preempted=True)
+                return {"step": step, "stopped_by": stop.requested, "wandb_run_id": logger.run_id}
         if evaluated_at != step:  # a resumed run that had nothing left to train
             evaluate(step)
         plots.plot_losses(read_metrics(run_dir / "metrics.jsonl"), run_dir / "plots" / "losses.png")
@@ -177,7 +280,9 @@ def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
             "name": cfg.name,
             "seed": cfg.seed,
             **last_metrics,
+            **speed,
             **eval_metrics,
+            "best": best,
             "compile_s": compile_s,
             "g_params": count_params(state.g_params),
             "d_params": count_params(state.d_params),
@@ -186,5 +291,9 @@ def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
         }
         logger.finish(summary)
         return summary
+    except BaseException:
+        if logger is not None:
+            logger.close(exit_code=1)  # the W&B run ends as failed; metrics.jsonl keeps every line written
+        raise
     finally:
         ckpt.close()

@@ -23,6 +23,9 @@ class GANState(flax.struct.PyTreeNode):
     d_stats: Variables
     g_opt: Any
     d_opt: Any
+    nonfinite_skipped: Array  # int32: steps skipped for a non-finite value (train.on_nonfinite=skip)
+    nonfinite_step: Array  # int32: the step that went non-finite under train.on_nonfinite=stop; -1 = none
+    nonfinite_what: Array  # int32 bit mask over step.NONFINITE_QUANTITIES: what was non-finite at that step
     g_ema: Variables | None = None  # moving average of g_params (None when train.ema_decay = 0)
 
     @property
@@ -50,6 +53,9 @@ def init_state(gan: GAN, seed: int) -> GANState:
         d_stats=dict(d_vars.get("batch_stats", {})),
         g_opt=gan.g_tx.init(g_params),
         d_opt=gan.d_tx.init(d_params),
+        nonfinite_skipped=jnp.zeros((), jnp.int32),
+        nonfinite_step=jnp.full((), -1, jnp.int32),
+        nonfinite_what=jnp.zeros((), jnp.int32),
         g_ema=jax.tree_util.tree_map(jnp.copy, g_params) if gan.ema_decay > 0 else None,  # own buffers: donated
     )
 

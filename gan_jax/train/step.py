@@ -60,7 +60,9 @@ def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str,
     z = sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent)
     x_fake, g_stats = generate(gan, state.g_params, state.g_stats, z, y, k_drop, train=True)
     x_fake = jax.lax.stop_gradient(x_fake)
-    t_real, t_fake = critic_targets(k_flip, gan.batch_size, gan.label_smoothing, gan.label_flip_prob)
+    # One target per critic logit: per pack with model.pack > 1, so smoothing and flips act on whole packs.
+    n_logits = gan.batch_size // gan.pack
+    t_real, t_fake = critic_targets(k_flip, n_logits, gan.label_smoothing, gan.label_flip_prob)
 
     def loss_fn(d_params):
         if state.d_stats:
@@ -116,6 +118,56 @@ def generator_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[s
     return state, {"g_loss": loss, "g_grad_norm": optax.global_norm(grads)}
 
 
+NONFINITE_QUANTITIES = ("d_loss", "d_grad", "d_params", "g_loss", "g_grad", "g_params")
+
+
+def _all_finite(tree: Any) -> Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def nonfinite_mask(d_metrics: Metrics, g_metrics: Metrics, state: GANState) -> Array:
+    """A bit per entry of NONFINITE_QUANTITIES that holds a NaN or Inf after one train step (0: all finite).
+
+    Gradients are judged by their global norm, so a norm that overflows float32 counts as non-finite too."""
+    finite = (
+        jnp.all(jnp.isfinite(d_metrics["d_loss"])),
+        jnp.all(jnp.isfinite(d_metrics["d_grad_norm"])),
+        _all_finite((state.d_params, state.d_stats)),
+        jnp.isfinite(g_metrics["g_loss"]),
+        jnp.isfinite(g_metrics["g_grad_norm"]),
+        _all_finite((state.g_params, state.g_stats, state.g_ema)),
+    )
+    return sum(jnp.where(ok, 0, 1 << bit) for bit, ok in enumerate(finite)).astype(jnp.int32)
+
+
+def describe_nonfinite(mask: int) -> str:
+    return ", ".join(name for bit, name in enumerate(NONFINITE_QUANTITIES) if mask & (1 << bit))
+
+
+def _select(pred: Array, on_true: Any, on_false: Any) -> Any:
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def guard_nonfinite(mode: str, old: GANState, new: GANState, mask: Array) -> GANState:
+    """The divergence guard. `skip`: a step with a non-finite value leaves the state as it was (but the step
+    counter moves on, so the next step draws fresh keys) and is counted. `stop`: the first such step freezes
+    the state at the last good values and records the step and what went wrong, for the host loop to report."""
+    ok = mask == 0
+    if mode == "skip":
+        kept = _select(ok, new, old)
+        return kept.replace(step=old.step + 1, nonfinite_skipped=old.nonfinite_skipped + (~ok).astype(jnp.int32))
+    halted = old.nonfinite_step >= 0
+    apply = ok & ~halted
+    first_bad = ~ok & ~halted
+    kept = _select(apply, new, old)
+    return kept.replace(
+        step=jnp.where(apply, old.step + 1, old.step),
+        nonfinite_step=jnp.where(first_bad, old.step, old.nonfinite_step),
+        nonfinite_what=jnp.where(first_bad, mask, old.nonfinite_what),
+    )
+
+
 def train_step(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array]) -> tuple[GANState, Metrics]:
     """One generator step: `n_critic` critic updates, then one generator update. Keys: fold_in(key, step)."""
     step_key = jax.random.fold_in(state.key, state.step)
@@ -125,21 +177,36 @@ def train_step(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Ar
     def critic_body(s, k):
         return critic_update(gan, sample, s, arrays, k)
 
-    state, d_metrics = jax.lax.scan(critic_body, state, d_keys)
-    state, g_metrics = generator_update(gan, sample, state, arrays, g_key)
+    new, d_metrics = jax.lax.scan(critic_body, state, d_keys)
+    new, g_metrics = generator_update(gan, sample, new, arrays, g_key)
+    mask = nonfinite_mask(d_metrics, g_metrics, new)
     last_critic = jax.tree_util.tree_map(lambda m: m[-1], d_metrics)
-    return state.replace(step=state.step + 1), {**last_critic, **g_metrics}
+    return guard_nonfinite(gan.on_nonfinite, state, new, mask), {**last_critic, **g_metrics, "nonfinite": mask}
+
+
+def _mean_over_good_steps(metrics: Metrics, count_skipped: bool) -> Metrics:
+    """Means over the fused steps whose values were finite (NaN when none was); optionally the skip count."""
+    ok = metrics.pop("nonfinite") == 0
+    n_ok = jnp.sum(ok)
+    means = {
+        k: jnp.where(n_ok > 0, jnp.sum(jnp.where(ok, m.astype(jnp.float32), 0.0)) / jnp.maximum(n_ok, 1), jnp.nan)
+        for k, m in metrics.items()
+    }
+    if count_skipped:
+        means["nonfinite_skipped"] = jnp.sum(~ok).astype(jnp.float32)
+    return means
 
 
 def make_train_fn(gan: GAN, sample: SampleFn, steps: int) -> Callable[[GANState, dict], tuple[GANState, Metrics]]:
     """`steps` train steps in one jitted dispatch; returns the new state and metrics averaged over the steps.
 
     The input state is donated: its buffers are reused for the output, so call it as `state = fn(state, ...)`.
+    Steps the divergence guard rejected are left out of the means (see `guard_nonfinite`).
     """
 
     def run(state: GANState, arrays: dict[str, Array]) -> tuple[GANState, Metrics]:
         state, metrics = jax.lax.scan(lambda s, _: train_step(gan, sample, s, arrays), state, None, length=steps)
-        return state, jax.tree_util.tree_map(lambda m: jnp.mean(m.astype(jnp.float32)), metrics)
+        return state, _mean_over_good_steps(metrics, count_skipped=gan.on_nonfinite == "skip")
 
     return jax.jit(run, donate_argnums=0, compiler_options=cpu_compiler_options())
 
