@@ -3,9 +3,12 @@
 
     python scripts/benchmark.py                  # toy_ring MLP (batch 512) and the 32x32 DCGAN (batch 64)
     python scripts/benchmark.py --torch          # also runs scripts/torch_reference.py on the same machine
+    python scripts/benchmark.py --case inception # FID Inception feature extraction (needs the converted weights)
 
 The DCGAN case is StudioGAN's CIFAR-10 deep_conv at 32x32x3 (z=128) with batch 64, n_critic 2 and the
 non-saturating loss, on random uint8 images (speed does not depend on pixel values).
+The inception case times `InceptionExtractor.extract` (resize to 299 + InceptionV3 pool3) on random 32x32x3 uint8
+images, batch 50, and reports images/s; without weights it prints how to create them.
 """
 
 from __future__ import annotations
@@ -75,9 +78,40 @@ def time_case(case: str, steps_per_call: int, min_seconds: float) -> dict:
     }
 
 
+def time_inception(batch_size: int, min_seconds: float) -> dict:
+    """Images/s of FID feature extraction (32x32x3 uint8 -> resize -> pool3), after compilation."""
+    from gan_jax.errors import GanJaxError
+    from gan_jax.metrics.features import load_inception
+
+    try:
+        extractor = load_inception()
+    except GanJaxError as e:
+        return {"case": "inception", "skipped": str(e)}
+    x = np.random.default_rng(0).integers(0, 256, (batch_size, 32, 32, 3), dtype=np.uint8)
+    t0 = time.perf_counter()
+    jax.block_until_ready(extractor(x))
+    compile_s = time.perf_counter() - t0
+    images, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < min_seconds or images == 0:
+        jax.block_until_ready(extractor(x))
+        images += batch_size
+    elapsed = time.perf_counter() - t0
+    return {
+        "case": "inception",
+        "framework": "jax",
+        "batch_size": batch_size,
+        "images_per_s": images / elapsed,
+        "compile_s": compile_s,
+        "weights_sha256": extractor.protocol["weights_sha256"],
+        "device": jax.devices()[0].device_kind,
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--case", choices=[*CASES, "all"], default="all")
+    parser.add_argument("--case", choices=[*CASES, "inception", "all"], default="all")
     parser.add_argument("--seconds", type=float, default=10.0, help="minimum timed seconds per case")
     parser.add_argument(
         "--steps-per-call",
@@ -87,9 +121,13 @@ def main() -> None:
         help="fused steps per dispatch (default: 1 and 100 for toy_mlp, 1 for dcgan32)",
     )
     parser.add_argument("--torch", action="store_true", help="also time scripts/torch_reference.py")
+    parser.add_argument("--inception-batch", type=int, default=50, help="batch size of the inception case")
     args = parser.parse_args()
-    cases = list(CASES) if args.case == "all" else [args.case]
+    cases = [*CASES, "inception"] if args.case == "all" else [args.case]
     for case in cases:
+        if case == "inception":
+            print(json.dumps(time_inception(args.inception_batch, args.seconds)), flush=True)
+            continue
         ks = args.steps_per_call or ([1, 100] if case == "toy_mlp" else [1])
         for k in ks:
             print(json.dumps(time_case(case, k, args.seconds)), flush=True)
