@@ -4,6 +4,14 @@ References: A. Srivastava, L. Valkov, C. Russell, M. U. Gutmann, C. Sutton, "VEE
 GANs using Implicit Variational Learning", NeurIPS 2017; Z. Lin, A. Khetan, G. Fanti, S. Oh, "PacGAN: The
 power of two samples in generative adversarial networks", NeurIPS 2018. Using their definitions gives the
 numbers the same meaning as in those papers' ring and grid tables.
+
+Checked against both: VEEGAN's text (a sample is high quality when within three standard deviations of the nearest
+mode; modes captured = mixture components whose mean is nearest to at least one high-quality sample; 2,500
+samples) and PacGAN's metric code (fjxmlzn/PacGAN, synthetic_data_experiments/PacGAN/pacgan/extensions.py,
+`MetricLogger`: nearest mode by σ-scaled distance, high quality when that distance is < 3, coverage = modes with
+a high-quality sample, "good points percentage" = high-quality / all samples, and the entropy H of the
+high-quality mode histogram, from which the reverse KL to the uniform target is log K - H). The one difference,
+≤ 3σ here against < 3σ there, only matters on a set of measure zero.
 """
 
 import numpy as np
