@@ -17,7 +17,7 @@ FAST = ("train.batch_size=128", "model.g_widths=[64,64]", "model.d_widths=[64,64
 
 def run_cli(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": ""}
-    return subprocess.run([str(BIN / script), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run([str(BIN / script), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
 
 
 def error_lines(proc: subprocess.CompletedProcess) -> list[str]:
