@@ -17,7 +17,7 @@ from gan_jax.errors import DataError
 
 def feature_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased, ddof=1) covariance of (N, D) features in float64: what FID and its cache store."""
-    feats = _as_features(feats, "feats")
+    feats = as_features(feats, "feats")
     if feats.shape[0] < 2:
         raise DataError(f"feature statistics need at least 2 samples, got {feats.shape[0]}; pass more samples.")
     return feats.mean(axis=0), np.cov(feats, rowvar=False).reshape(feats.shape[1], feats.shape[1])
@@ -53,7 +53,7 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
 
 def fid(real_feats: np.ndarray, fake_feats: np.ndarray) -> float:
     """FID between two (N, D) feature sets (e.g. Inception pool3 or classifier penultimate features)."""
-    real_feats, fake_feats = _as_features(real_feats, "real_feats"), _as_features(fake_feats, "fake_feats")
+    real_feats, fake_feats = as_features(real_feats, "real_feats"), as_features(fake_feats, "fake_feats")
     if real_feats.shape[1] != fake_feats.shape[1]:
         raise DataError(
             f"real and fake features have different widths ({real_feats.shape[1]} vs {fake_feats.shape[1]}); "
@@ -62,7 +62,8 @@ def fid(real_feats: np.ndarray, fake_feats: np.ndarray) -> float:
     return frechet_distance(*feature_stats(real_feats), *feature_stats(fake_feats))
 
 
-def _as_features(feats: np.ndarray, name: str) -> np.ndarray:
+def as_features(feats: np.ndarray, name: str) -> np.ndarray:
+    """(N, D) float64 features, or a DataError naming the array: the input check every feature metric shares."""
     feats = np.asarray(feats, np.float64)
     if feats.ndim != 2 or feats.shape[0] == 0 or feats.shape[1] == 0:
         raise DataError(f"{name} must be a non-empty (N, D) feature array, got shape {feats.shape}; flatten it.")

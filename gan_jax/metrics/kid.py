@@ -13,6 +13,7 @@ sample size, so it is comparable across sample counts, and it can be slightly ne
 import numpy as np
 
 from gan_jax.errors import DataError
+from gan_jax.metrics.fid import as_features
 
 
 def polynomial_mmd2(x: np.ndarray, y: np.ndarray) -> float:
@@ -39,7 +40,7 @@ def kid(
     `subset_size` is clipped to the smaller set (as StyleGAN2-ADA does), so small evaluations still run; the
     subsets are drawn with numpy's PCG64 from `seed`, so the value is reproducible.
     """
-    real, fake = _features(real, "real"), _features(fake, "fake")
+    real, fake = as_features(real, "real"), as_features(fake, "fake")
     if real.shape[1] != fake.shape[1]:
         raise DataError(
             f"real and fake features have different widths ({real.shape[1]} vs {fake.shape[1]}); "
@@ -57,12 +58,3 @@ def kid(
         y = real[rng.choice(real.shape[0], m, replace=False)]
         values[i] = polynomial_mmd2(x, y)
     return float(values.mean()), float(values.std())
-
-
-def _features(feats: np.ndarray, name: str) -> np.ndarray:
-    feats = np.asarray(feats, np.float64)
-    if feats.ndim != 2 or feats.shape[1] == 0:
-        raise DataError(f"{name} features must be (N, D), got shape {feats.shape}; flatten them first.")
-    if not np.isfinite(feats).all():
-        raise DataError(f"{name} features hold NaN or Inf: the samples were not finite (diverged model?).")
-    return feats

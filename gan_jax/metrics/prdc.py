@@ -15,13 +15,14 @@ from collections.abc import Iterator
 import numpy as np
 
 from gan_jax.errors import DataError
+from gan_jax.metrics.fid import as_features
 
 BLOCK_BYTES = 1 << 28  # ~256 MB of float64 distances per block
 
 
 def prdc(real: np.ndarray, fake: np.ndarray, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
     """Precision and recall with k_pr neighbours, density and coverage with k_dc neighbours (paper defaults)."""
-    real, fake = _features(real, "real"), _features(fake, "fake")
+    real, fake = as_features(real, "real"), as_features(fake, "fake")
     if real.shape[1] != fake.shape[1]:
         raise DataError(
             f"real and fake features have different widths ({real.shape[1]} vs {fake.shape[1]}); "
@@ -84,12 +85,3 @@ def kth_neighbour_distances(x: np.ndarray, ks: list[int]) -> list[np.ndarray]:
         for radii, k in zip(out, ks, strict=True):
             radii[rows] = part[:, k]
     return out
-
-
-def _features(feats: np.ndarray, name: str) -> np.ndarray:
-    feats = np.asarray(feats, np.float64)
-    if feats.ndim != 2 or feats.shape[1] == 0:
-        raise DataError(f"{name} features must be (N, D), got shape {feats.shape}; flatten them first.")
-    if not np.isfinite(feats).all():
-        raise DataError(f"{name} features hold NaN or Inf: the samples were not finite (diverged model?).")
-    return feats
