@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import flax.linen as nn
 import optax
@@ -42,6 +43,9 @@ class GAN:
     label_smoothing: float = 0.0
     label_flip_prob: float = 0.0
     on_nonfinite: str = "stop"  # the divergence guard: "stop" or "skip" (see train.step.guard_nonfinite)
+    # Set by train.parallel only: how the per-replica step spreads over devices (None on one device).
+    axis_name: str | None = None  # pmap: the device axis that gradients, metrics and batch-norm average over
+    batch_sharding: Any = None  # jit over a mesh: a NamedSharding that splits the batch axis across devices
 
 
 def build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Module]:

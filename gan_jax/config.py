@@ -20,9 +20,10 @@ from gan_jax.errors import ConfigError
 class DataConfig:
     """What to train on. Toy mixtures are sampled on device; image sets are loaded once into device memory."""
 
-    name: str = "ring"  # ring | grid | gaussian | disk | digits | mnist | npz
+    name: str = "ring"  # ring | grid | gaussian | disk | digits | mnist | stacked_mnist | npz
     root: str | None = None  # data root for file datasets; falls back to $GAN_JAX_DATA, then ~/.cache/gan_jax/data
     path: str | None = None  # data=npz: the .npz file (x: NHWC images, optional y: labels)
+    size: int = 50000  # data=stacked_mnist: images built (three MNIST digits as RGB, 1,000 modes)
     pixel_range: list[float] = field(default_factory=lambda: [0.0, 255.0])  # data=npz: range of non-uint8 x
     sigma: float = 0.02  # std of each mixture component (toy data)
     resolution: int = 32  # image side after resizing (digits: 8, 16, 28, 32; mnist: 28 or 32)
@@ -93,13 +94,47 @@ class TrainConfig:
     ema_start: int = 0  # step from which the average starts (before it, it tracks G's weights exactly)
     on_nonfinite: str = "stop"  # stop: end the run at a NaN/Inf loss, gradient or weight | skip: skip such steps
     best_metric: str = "auto"  # evaluation metric whose best value is kept in checkpoints/best (auto | none | name)
+    population: int = 1  # > 1 trains this many independent GANs in one vmapped program (see PopulationConfig)
+
+
+@dataclass
+class PopulationConfig:
+    """Per-member settings of a population run (`train.population=N`): each list is empty (every member takes
+    the run's value) or has N entries, one per member. Member i trains like the single run with its seed
+    and values (to floating-point reduction order): a seed / hyperparameter sweep that compiles and runs as one."""
+
+    seeds: list[int] = field(default_factory=list)  # empty: seed, seed + 1, ..., seed + N - 1
+    lr_g: list[float] = field(default_factory=list)  # optim.g.lr per member
+    lr_d: list[float] = field(default_factory=list)  # optim.d.lr per member
+    gp_weight: list[float] = field(default_factory=list)  # loss.gp_weight per member (loss=wgan_gp)
+
+
+@dataclass
+class ParallelConfig:
+    """How a run spreads over devices and processes (README: Scaling out)."""
+
+    devices: str = "all"  # all | N: this process's devices (GPUs, TPU cores, CPU devices) to split each batch over
+    backend: str = "jit"  # jit: one program over a device mesh (NamedSharding) | pmap: one replica per device
+    # Multi-process (multi-host) runs: jax.distributed joins the processes. Set all three (or the environment
+    # variables JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); SLURM tasks (srun) and the
+    # hydra-submitit launcher are detected without them.
+    coordinator_address: str | None = None  # host:port of process 0
+    num_processes: int | None = None
+    process_id: int | None = None
+    auto: bool = False  # let jax.distributed.initialize() detect the cluster itself (Cloud TPU pod slices, MPI)
+    init_timeout_s: int = 300  # how long a process waits for the others to join
 
 
 @dataclass
 class EvalConfig:
     every: int = 1000  # steps between diagnostics (and at the end); 0 = only at the end
-    num_samples: int = 2500  # samples for mode-collapse diagnostics
+    num_samples: int = 2500  # samples scored at each evaluation (toy diagnostics and image metrics)
     grid_samples: int = 64  # images in the sample grid
+    # auto: toy data -> mode diagnostics; digits/mnist -> classifier_fid, classifier_kid, classes; other images ->
+    # none. Names: see gan_jax/metrics/evaluator.py (fid, kid, prdc need the converted Inception weights).
+    metrics: list[str] = field(default_factory=lambda: ["auto"])
+    cache_dir: str | None = None  # classifier/Inception weights and reference statistics ($GAN_JAX_CACHE)
+    num_real: int = 0  # real images in the reference statistics; 0 = the whole dataset (split)
 
 
 @dataclass
@@ -123,6 +158,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
 
 
 @dataclass
@@ -134,10 +171,23 @@ class SampleConfig:
     seed: int = 0
     out: str = "samples.npz"
     checkpoint: str = "latest"  # latest (newest valid) | best (by train.best_metric) | a step number
+    member: int | None = None  # population runs (train.population > 1): which member's generator to sample
+
+
+@dataclass
+class EvalRunConfig:
+    """`gan-jax-eval`: score a trained run's checkpoint and write eval.json into the run directory."""
+
+    run_dir: str = "???"
+    checkpoint: str = "latest"  # latest | best | a step number
+    metrics: list[str] = field(default_factory=lambda: ["auto"])  # as eval.metrics
+    n: int = 0  # samples to score; 0 = the run's eval.num_samples
+    num_real: int = 0  # reference images; 0 = the whole dataset (as eval.num_real)
+    cache_dir: str | None = None  # as eval.cache_dir
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": ("ring", "grid", "gaussian", "disk", "digits", "mnist", "npz"),
+    "data.name": ("ring", "grid", "gaussian", "disk", "digits", "mnist", "stacked_mnist", "npz"),
     "model.name": ("mlp", "dcgan", "radford"),
     "model.latent": ("normal", "uniform"),
     "model.g_output": ("linear", "tanh"),
@@ -149,6 +199,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optim.d.schedule": ("constant", "linear"),
     "logger.mode": ("offline", "online", "disabled"),
     "train.on_nonfinite": ("stop", "skip"),
+    "parallel.backend": ("jit", "pmap"),
 }
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")
 LOGISTIC_LOSSES = ("minimax", "ns", "lsgan")
@@ -159,6 +210,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(name="sample_schema", node=SampleConfig)
+    cs.store(name="eval_schema", node=EvalRunConfig)
 
 
 def _positive(value: float, key: str) -> None:
@@ -209,7 +261,53 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("data=npz needs data.path=FILE.npz (x: NHWC images, optional y: labels)")
     if cfg.data.sigma <= 0:
         raise ConfigError(f"data.sigma={cfg.data.sigma} must be positive")
+    _validate_parallel(cfg)
+    _validate_population(cfg)
     return cfg
+
+
+def _validate_parallel(cfg: Config) -> None:
+    p = cfg.parallel
+    devices = str(p.devices)
+    if devices != "all" and not (devices.isdigit() and int(devices) > 0):
+        raise ConfigError(f"parallel.devices={devices!r} must be 'all' or a positive number of devices per process")
+    if p.num_processes is not None and p.num_processes < 1:
+        raise ConfigError(f"parallel.num_processes={p.num_processes} must be >= 1")
+    if p.process_id is not None and p.num_processes is not None and not 0 <= p.process_id < p.num_processes:
+        raise ConfigError(
+            f"parallel.process_id={p.process_id} must be in [0, parallel.num_processes={p.num_processes}); "
+            "give each process its own id from 0"
+        )
+    _positive(p.init_timeout_s, "parallel.init_timeout_s")
+
+
+POPULATION_LISTS = ("seeds", "lr_g", "lr_d", "gp_weight")
+
+
+def _validate_population(cfg: Config) -> None:
+    size, pop = cfg.train.population, cfg.population
+    if size < 1:
+        raise ConfigError(f"train.population={size} must be >= 1 (1 = a single GAN)")
+    for key in POPULATION_LISTS:
+        values = list(getattr(pop, key))
+        if values and len(values) != size:
+            raise ConfigError(
+                f"population.{key} has {len(values)} values but train.population={size}; give one value per "
+                f"member (or set train.population={len(values)})"
+            )
+    for key in ("lr_g", "lr_d"):
+        if any(v <= 0 for v in getattr(pop, key)):
+            raise ConfigError(f"population.{key}={list(getattr(pop, key))} must all be positive")
+    if pop.gp_weight:
+        if cfg.loss.name != "wgan_gp":
+            raise ConfigError(f"population.gp_weight applies to loss=wgan_gp, not loss.name={cfg.loss.name!r}")
+        if any(v < 0 for v in pop.gp_weight):
+            raise ConfigError(f"population.gp_weight={list(pop.gp_weight)} must all be >= 0")
+    if size > 1 and cfg.parallel.backend == "pmap":
+        raise ConfigError(
+            "train.population > 1 runs under parallel.backend=jit (members are vmapped inside one program); "
+            "drop parallel.backend=pmap"
+        )
 
 
 def to_config(cfg: DictConfig | Config) -> Config:

@@ -108,7 +108,7 @@ class Logger:
         if self._file is None:
             return
         values = {key: _plain(value) for key, value in metrics.items()}
-        self._file.write(_dumps({"step": int(step), **values}) + "\n")
+        self._file.write(dumps_json({"step": int(step), **values}) + "\n")
         self._file.flush()
         if self._run is not None:
             self._run.log(values, step=int(step))
@@ -121,7 +121,7 @@ class Logger:
         if self._timing is None:
             return
         values = {key: _plain(value) for key, value in values.items()}
-        self._timing.write(_dumps({"step": int(step), **values}) + "\n")
+        self._timing.write(dumps_json({"step": int(step), **values}) + "\n")
         self._timing.flush()
         if self._run is not None:
             self._run.log(values, step=int(step))
@@ -147,7 +147,7 @@ class Logger:
         if not self._is_main:
             return
         plain = _plain(summary)
-        _atomic_write(self._run_dir / SUMMARY_FILE, _dumps(plain, indent=2) + "\n")
+        _atomic_write(self._run_dir / SUMMARY_FILE, dumps_json(plain, indent=2) + "\n")
         if self._run is not None:
             self._run.summary.update(plain)
         self.close()
@@ -234,7 +234,7 @@ def _truncate_metrics(path: Path, resume_step: int) -> None:
     if not path.exists():
         return
     kept = [record for record in _read_records(path) if record["step"] <= resume_step]
-    _atomic_write(path, "".join(_dumps(record) + "\n" for record in kept))
+    _atomic_write(path, "".join(dumps_json(record) + "\n" for record in kept))
 
 
 def _read_records(path: Path) -> list[dict]:
@@ -280,5 +280,6 @@ def _decode(record: dict) -> dict:
     return {k: _NONFINITE.get(v, v) if isinstance(v, str) else v for k, v in record.items()}
 
 
-def _dumps(value: Any, indent: int | None = None) -> str:
+def dumps_json(value: Any, indent: int | None = None) -> str:
+    """Strict JSON with NaN/Inf as string markers (see the module docstring)."""
     return json.dumps(_encode(value), indent=indent, allow_nan=False, default=str)

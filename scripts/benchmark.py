@@ -4,6 +4,7 @@
     python scripts/benchmark.py                  # toy_ring MLP (batch 512) and the 32x32 DCGAN (batch 64)
     python scripts/benchmark.py --torch          # also runs scripts/torch_reference.py on the same machine
     python scripts/benchmark.py --case inception # FID Inception feature extraction (needs the converted weights)
+    python scripts/benchmark.py --case population # toy_ring: 16 GANs vmapped in one program against 1 GAN
 
 The DCGAN case is StudioGAN's CIFAR-10 deep_conv at 32x32x3 (z=128) with batch 64, n_critic 2 and the
 non-saturating loss, on random uint8 images (speed does not depend on pixel values).
@@ -109,9 +110,46 @@ def time_inception(batch_size: int, min_seconds: float) -> dict:
     }
 
 
+def time_population(members: int, steps_per_call: int, min_seconds: float) -> dict:
+    """toy_ring (the default experiment) as a population of `members` GANs, vmapped in one program (members=1:
+    the plain single-GAN program). Reports member-steps per second: 16 members at the time of one would be 16x."""
+    from gan_jax.train.parallel import Parallel
+
+    register_configs()
+    overrides = ["experiment=toy_ring", f"train.population={members}", "parallel.devices=1"]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = to_config(compose("config", overrides=overrides))
+    plan = Parallel(cfg)
+    source = build_source(cfg.data)
+    gan = build_gan(cfg, source)
+    state, arrays = plan.init_state(gan), plan.place(source.arrays)
+    t0 = time.perf_counter()
+    fn = plan.train_fn(gan, source.sample, steps_per_call, state, arrays)
+    compile_s = time.perf_counter() - t0
+    state, _ = fn(state, arrays)  # warm-up
+    jax.block_until_ready(state)
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < min_seconds or steps == 0:
+        state, _ = fn(state, arrays)
+        steps += steps_per_call
+        jax.block_until_ready(state)
+    elapsed = time.perf_counter() - t0
+    return {
+        "case": "population",
+        "members": members,
+        "steps_per_call": steps_per_call,
+        "ms_per_step": 1000 * elapsed / steps,
+        "member_steps_per_s": members * steps / elapsed,
+        "compile_s": compile_s,
+        "device": jax.devices()[0].device_kind,
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--case", choices=[*CASES, "inception", "all"], default="all")
+    parser.add_argument("--case", choices=[*CASES, "inception", "population", "all"], default="all")
     parser.add_argument("--seconds", type=float, default=10.0, help="minimum timed seconds per case")
     parser.add_argument(
         "--steps-per-call",
@@ -122,9 +160,17 @@ def main() -> None:
     )
     parser.add_argument("--torch", action="store_true", help="also time scripts/torch_reference.py")
     parser.add_argument("--inception-batch", type=int, default=50, help="batch size of the inception case")
+    parser.add_argument("--members", type=int, default=16, help="population size of the population case")
     args = parser.parse_args()
-    cases = [*CASES, "inception"] if args.case == "all" else [args.case]
+    cases = [*CASES, "inception", "population"] if args.case == "all" else [args.case]
     for case in cases:
+        if case == "population":
+            k = (args.steps_per_call or [100])[0]
+            one = time_population(1, k, args.seconds)
+            many = time_population(args.members, k, args.seconds)
+            print(json.dumps(one), flush=True)
+            print(json.dumps({**many, "time_vs_one": many["ms_per_step"] / one["ms_per_step"]}), flush=True)
+            continue
         if case == "inception":
             print(json.dumps(time_inception(args.inception_batch, args.seconds)), flush=True)
             continue

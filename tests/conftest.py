@@ -27,5 +27,7 @@ def _offline_wandb(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "wandb-cache"))
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path_factory.getbasetemp() / "wandb-config"))
+    # One cache per test session (classifier weights, reference statistics), never the user's ~/.cache.
+    monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path_factory.getbasetemp() / "gan_jax_cache"))
     if "GAN_JAX_DATA" not in os.environ and SHARED_DATA.is_dir():
         monkeypatch.setenv("GAN_JAX_DATA", str(SHARED_DATA))

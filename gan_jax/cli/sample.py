@@ -1,4 +1,5 @@
-"""`gan-jax-sample run_dir=DIR n=N seed=S out=FILE.npz [checkpoint=latest|best|STEP]`: samples from a run."""
+"""`gan-jax-sample run_dir=DIR n=N seed=S out=FILE.npz [checkpoint=latest|best|STEP] [member=I]`: samples from a
+run (`member=I`: member I of a population run)."""
 
 from __future__ import annotations
 
@@ -32,22 +33,11 @@ def sample_run(cfg: SampleConfig) -> Path:
     import numpy as np
 
     from gan_jax import plots
-    from gan_jax.build import build_gan
     from gan_jax.data.images import to_uint8
-    from gan_jax.data.source import build_source
-    from gan_jax.train.checkpoint import Checkpointer
-    from gan_jax.train.loop import load_config
-    from gan_jax.train.state import init_state
+    from gan_jax.train.loop import restore_run
     from gan_jax.train.step import make_sample_fn, sample_generator
 
-    run = load_config(cfg.run_dir)
-    source = build_source(run.data)
-    gan = build_gan(run, source)
-    ckpt = Checkpointer(Path(cfg.run_dir) / "checkpoints")
-    try:
-        state = ckpt.restore(init_state(gan, run.seed), cfg.checkpoint).state
-    finally:
-        ckpt.close()
+    run, source, gan, state = restore_run(cfg.run_dir, cfg.checkpoint, cfg.member)
     fn = make_sample_fn(gan, min(cfg.n, 500))
     samples = np.asarray(sample_generator(fn, state, jax.random.PRNGKey(cfg.seed), cfg.n))
     out = Path(cfg.out)

@@ -17,11 +17,14 @@ PROG = "gan-jax-train"
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _app(dcfg: DictConfig) -> None:
     from gan_jax.train.loop import train  # heavy imports (jax, orbax, wandb) only once the config is known good
+    from gan_jax.train.parallel import requeue_with_submitit
 
     run_dir = HydraConfig.get().runtime.output_dir
     summary = run_reporting_errors(PROG, lambda: train(to_config(dcfg), run_dir))
-    if isinstance(summary, dict) and summary.get("stopped_by") == "SIGINT":
+    stopped_by = summary.get("stopped_by") if isinstance(summary, dict) else None
+    if stopped_by == "SIGINT":
         sys.exit(130)  # the shell convention for Ctrl-C; SIGTERM/SIGUSR1 stops exit 0 so schedulers requeue
+    requeue_with_submitit(stopped_by)  # hydra/launcher=slurm: submitit requeues the job; it resumes by itself
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from gan_jax.config import DataConfig
 from gan_jax.data import images, toy
+from gan_jax.data.stacked import load_stacked_mnist
 from gan_jax.errors import ConfigError
 
 Array = jax.Array
@@ -62,7 +63,8 @@ def image_source(data: images.ImageData) -> DataSource:
     if data.y is not None:
         arrays["y"] = jnp.asarray(data.y, jnp.int32)
         num_classes = int(np.max(data.y)) + 1
-    return DataSource(data.name, "images", arrays, _sample_images, tuple(data.x.shape[1:]), num_classes)
+    info = {"images": data}  # the host copy: reference set for evaluation metrics
+    return DataSource(data.name, "images", arrays, _sample_images, tuple(data.x.shape[1:]), num_classes, info)
 
 
 def build_source(cfg: DataConfig) -> DataSource:
@@ -76,6 +78,9 @@ def build_source(cfg: DataConfig) -> DataSource:
         if cfg.resolution != 28:
             data = images.resize(data, cfg.resolution)
         return image_source(data)
+    if cfg.name == "stacked_mnist":
+        data = load_stacked_mnist(cfg.root, cfg.size, seed=0, split=cfg.split)
+        return image_source(images.resize(data, cfg.resolution) if cfg.resolution != 28 else data)
     if cfg.name == "npz":
         if not cfg.path:
             raise ConfigError("data=npz needs data.path=FILE.npz (x: NHWC images, optional y: labels)")
@@ -83,5 +88,5 @@ def build_source(cfg: DataConfig) -> DataSource:
         if cfg.resolution and data.x.shape[1:3] != (cfg.resolution, cfg.resolution):
             data = images.resize(data, cfg.resolution)
         return image_source(data)
-    names = ", ".join((*toy.MIXTURES, "digits", "mnist", "npz"))
+    names = ", ".join((*toy.MIXTURES, "digits", "mnist", "stacked_mnist", "npz"))
     raise ConfigError(f"data.name={cfg.name!r} is unknown; choose one of: {names}")

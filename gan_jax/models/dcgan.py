@@ -76,6 +76,7 @@ class DCGANGenerator(nn.Module):
     channels: int = 3
     z_dim: int = 128
     weight_init: str = "default"
+    axis_name: str | None = None  # pmap's device axis: batch-norm statistics over the global batch
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -88,7 +89,7 @@ class DCGANGenerator(nn.Module):
         h = h.reshape(z.shape[0], size, size, width)
         for i, w in enumerate(widths):
             h = ConvTranspose(w, (4, 4), (2, 2), kernel_init=kernel_init, name=f"deconv{i}")(h)
-            h = _batch_norm(train, scale_init, f"bn{i}")(h)
+            h = _batch_norm(train, scale_init, self.axis_name, f"bn{i}")(h)
             h = nn.relu(h)
         h = Conv(self.channels, (3, 3), padding=1, kernel_init=kernel_init, name="conv_out")(h)
         return jnp.tanh(h)
@@ -107,6 +108,7 @@ class DCGANCritic(nn.Module):
     channels: int = 3
     activation: str = "relu"
     weight_init: str = "default"
+    axis_name: str | None = None  # pmap's device axis: batch-norm statistics over the global batch
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -119,18 +121,24 @@ class DCGANCritic(nn.Module):
         h = x
         for i, w in enumerate(widths):
             h = Conv(w, (3, 3), padding=1, kernel_init=kernel_init, name=f"block{i}_conv0")(h)
-            h = act(_batch_norm(train, scale_init, f"block{i}_bn0")(h))
+            h = act(_batch_norm(train, scale_init, self.axis_name, f"block{i}_bn0")(h))
             h = Conv(w, (4, 4), strides=2, padding=1, kernel_init=kernel_init, name=f"block{i}_conv1")(h)
-            h = act(_batch_norm(train, scale_init, f"block{i}_bn1")(h))
+            h = act(_batch_norm(train, scale_init, self.axis_name, f"block{i}_bn1")(h))
         h = Conv(last, (3, 3), padding=1, kernel_init=kernel_init, name="conv")(h)
-        h = act(_batch_norm(train, scale_init, "bn")(h))
+        h = act(_batch_norm(train, scale_init, self.axis_name, "bn")(h))
         h = jnp.sum(h, axis=(1, 2))
         return nn.Dense(1, kernel_init=kernel_init, name="linear1")(h)[:, 0]
 
 
-def _batch_norm(train: bool, scale_init: nn.initializers.Initializer, name: str) -> nn.BatchNorm:
+def _batch_norm(train: bool, scale_init: nn.initializers.Initializer, axis_name: str | None, name: str) -> nn.BatchNorm:
+    """`axis_name`: under pmap, the device axis the batch statistics are averaged over (the global batch)."""
     return nn.BatchNorm(
-        use_running_average=not train, momentum=_BN_MOMENTUM, epsilon=_BN_EPS, scale_init=scale_init, name=name
+        use_running_average=not train,
+        momentum=_BN_MOMENTUM,
+        epsilon=_BN_EPS,
+        scale_init=scale_init,
+        axis_name=axis_name,
+        name=name,
     )
 
 
@@ -143,6 +151,7 @@ class RadfordGenerator(nn.Module):
 
     channels: int = 3
     z_dim: int = 100
+    axis_name: str | None = None  # pmap's device axis: batch-norm statistics over the global batch
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -151,10 +160,10 @@ class RadfordGenerator(nn.Module):
         _check_latent(z, self.z_dim, "RadfordGenerator")
         kernel_init, scale_init = _inits("normal02")
         h = nn.Dense(4 * 4 * 1024, use_bias=False, kernel_init=kernel_init, name="project")(z)
-        h = nn.relu(_batch_norm(train, scale_init, "bn_project")(h.reshape(z.shape[0], 4, 4, 1024)))
+        h = nn.relu(_batch_norm(train, scale_init, self.axis_name, "bn_project")(h.reshape(z.shape[0], 4, 4, 1024)))
         for i, w in enumerate((512, 256, 128)):
             h = ConvTranspose(w, (4, 4), (2, 2), use_bias=False, kernel_init=kernel_init, name=f"deconv{i}")(h)
-            h = nn.relu(_batch_norm(train, scale_init, f"bn{i}")(h))
+            h = nn.relu(_batch_norm(train, scale_init, self.axis_name, f"bn{i}")(h))
         h = ConvTranspose(self.channels, (4, 4), (2, 2), kernel_init=kernel_init, name="deconv_out")(h)
         return jnp.tanh(h)
 
@@ -164,6 +173,7 @@ class RadfordCritic(nn.Module):
     then a k4 valid Conv on the 4x4 map to one logit per image."""
 
     channels: int = 3
+    axis_name: str | None = None  # pmap's device axis: batch-norm statistics over the global batch
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -176,7 +186,7 @@ class RadfordCritic(nn.Module):
             conv = Conv(w, (4, 4), 2, padding=1, use_bias=i == 0, kernel_init=kernel_init, name=f"conv{i}")
             h = conv(h)
             if i > 0:
-                h = _batch_norm(train, scale_init, f"bn{i}")(h)
+                h = _batch_norm(train, scale_init, self.axis_name, f"bn{i}")(h)
             h = nn.leaky_relu(h, 0.2)
         h = Conv(1, (4, 4), padding="VALID", kernel_init=kernel_init, name="conv_out")(h)
         return h.reshape(x.shape[0])

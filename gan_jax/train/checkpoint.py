@@ -12,6 +12,10 @@ half-written or damaged step as the latest. A step counts as valid only when its
 matches it. Saves are asynchronous (training goes on while orbax writes); a save is *sealed* (manifest written,
 older steps rotated away) only after it has completed, so the last valid checkpoint is never removed before the
 next one is whole.
+
+Multi-process runs (jax.distributed) save and restore collectively: every process calls the same methods in the
+same order, orbax writes each array once, and process 0 alone writes manifests and moves damaged saves, with a
+barrier before the others look at them. The directory must be one the processes share.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from gan_jax.errors import CheckpointError, warn
+from gan_jax.train.parallel import barrier, is_primary
 from gan_jax.train.state import GANState
 
 MANIFEST = "gan_jax_manifest.json"
@@ -130,7 +135,9 @@ class CheckpointStore:
         if step in self._manager.all_steps():
             return False  # already saved (e.g. the end of a run that had just checkpointed)
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        self._manager.save(step, args=args)
+        # force: we decide when to save; orbax's own policy (preemption sync points, saves in flight) could decide
+        # differently in different processes of one run, and a save is collective.
+        self._manager.save(step, args=args, force=True)
         self._pending = step
         return True
 
@@ -139,7 +146,9 @@ class CheckpointStore:
         self._manager.wait_until_finished()
         if self._pending is None:
             return
-        write_manifest(self.directory / str(self._pending))
+        if is_primary():
+            write_manifest(self.directory / str(self._pending))
+        barrier(f"gan_jax_seal_{self._pending}")  # every process sees the manifest before rotating (collective)
         self._pending = None
         if self.keep:
             valid = [s for s in self.steps() if (self.directory / str(s) / MANIFEST).is_file()]
@@ -165,9 +174,12 @@ class CheckpointStore:
 
     def move_aside(self, step: int, damaged_dir: Path) -> Path:
         """Take a damaged step out of orbax's view (so it is neither listed nor re-saved over) but keep it."""
-        damaged_dir.mkdir(parents=True, exist_ok=True)
         target = damaged_dir / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
-        shutil.move(str(self.directory / str(step)), target)
+        barrier(f"gan_jax_move_aside_{step}")  # no process is still reading it
+        if is_primary():
+            damaged_dir.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.directory / str(step)), target)
+        barrier(f"gan_jax_moved_aside_{step}")
         self._manager.reload()
         return target
 
@@ -295,7 +307,9 @@ def check_fits(store: CheckpointStore, template: GANState, step: int, config: di
 
 
 def config_differences(
-    old: dict[str, Any], new: dict[str, Any], groups: tuple[str, ...] = ("model", "optim", "data", "loss", "train")
+    old: dict[str, Any],
+    new: dict[str, Any],
+    groups: tuple[str, ...] = ("model", "optim", "data", "loss", "train", "population"),
 ) -> list[str]:
     """`group.key: old -> new` for every differing leaf under the given groups."""
 

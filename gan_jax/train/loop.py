@@ -21,11 +21,20 @@ from gan_jax.data.images import to_uint8
 from gan_jax.data.source import DataSource, build_source
 from gan_jax.errors import ConfigError, DivergenceError, warn
 from gan_jax.logging import Logger, read_metrics
+from gan_jax.metrics.evaluator import ImageEvaluator, default_image_metrics
 from gan_jax.metrics.mode_collapse import mixture_diagnostics, mode_counts
 from gan_jax.train.checkpoint import Checkpointer, config_differences
+from gan_jax.train.parallel import (
+    Parallel,
+    member_config,
+    member_state,
+    population_state,
+    requeued,
+    warn_member_stopped,
+)
 from gan_jax.train.preemption import StopRequests
-from gan_jax.train.state import GANState, count_params, init_state
-from gan_jax.train.step import describe_nonfinite, make_sample_fn, make_train_fn, sample_generator
+from gan_jax.train.state import GANState, count_params
+from gan_jax.train.step import describe_nonfinite, make_sample_fn, sample_generator
 
 EVAL_KEY_SALT = 0x5EED  # eval samples come from a fixed stream: the same z at every evaluation of a run
 
@@ -54,22 +63,87 @@ def load_config(run_dir: str | Path) -> Config:
     return to_config(merged)
 
 
+def image_metric_names(cfg: Config) -> list[str]:
+    """`eval.metrics` with `auto` resolved for an image dataset."""
+    names = list(cfg.eval.metrics)
+    if names == ["auto"]:
+        return default_image_metrics(cfg.data.name)
+    return [n for n in names if n != "none"]
+
+
+def reference_split(cfg: Config) -> str:
+    """What the real statistics are computed on (stored with every score)."""
+    if cfg.data.name == "digits":
+        return "all"  # scikit-learn's 1,797 digits have no split
+    if cfg.data.name == "npz":
+        return Path(cfg.data.path or "").name
+    return cfg.data.split
+
+
+def restore_run(
+    run_dir: str | Path, checkpoint: str = "latest", member: int | None = None
+) -> tuple[Config, DataSource, GAN, GANState]:
+    """A trained run's config, data, GAN and the state of one checkpoint (latest valid, best, or a step).
+    A population run needs `member`: its state and config are then that member's (as if it were a single run)."""
+    cfg = load_config(run_dir)
+    source = build_source(cfg.data)
+    gan = build_gan(cfg, source)
+    ckpt = Checkpointer(Path(run_dir) / "checkpoints")
+    try:
+        state = ckpt.restore(population_state(gan, cfg), checkpoint, config=config_dict(cfg)).state
+    finally:
+        ckpt.close()
+    size = cfg.train.population
+    if size > 1:
+        if member is None or not 0 <= member < size:
+            raise ConfigError(
+                f"{run_dir} trained a population of {size} GANs; pick one with member=I (0 to {size - 1})"
+            )
+        return member_config(cfg, member), source, gan, member_state(state, member)
+    if member not in (None, 0):
+        raise ConfigError(f"member={member} applies to population runs; {run_dir} trained one GAN (drop member=)")
+    return cfg, source, gan, state
+
+
 class Evaluator:
-    """Samples the generator in evaluation mode and computes the diagnostics that fit the data kind."""
+    """Samples the generator (the EMA weights when there are some) with a fixed key and scores the samples:
+    mixture diagnostics for 2-D data, the configured image metrics (with their protocol) for images."""
 
     def __init__(self, gan: GAN, source: DataSource, cfg: Config) -> None:
         self.source, self.cfg = source, cfg
-        self.num_samples = cfg.eval.num_samples if source.kind == "toy" else cfg.eval.grid_samples
+        self.images: ImageEvaluator | None = None
+        if source.kind == "images":
+            names = image_metric_names(cfg)
+            if names:
+                self.images = ImageEvaluator(
+                    cfg.data.name,
+                    reference_split(cfg),
+                    source.info["images"],
+                    names,
+                    cfg.eval.cache_dir,
+                    cfg.data.root,
+                    cfg.eval.num_real,
+                )
+        elif cfg.eval.metrics not in (["auto"], ["mixture"]):
+            raise ConfigError(
+                f"eval.metrics={cfg.eval.metrics} does not apply to 2-D data; use auto (mode diagnostics)"
+            )
+        scored = source.kind == "toy" or self.images is not None
+        self.num_samples = cfg.eval.num_samples if scored else cfg.eval.grid_samples
         self.sample_fn = make_sample_fn(gan, min(500, self.num_samples))
         self.key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), EVAL_KEY_SALT)
+        self.protocol: dict[str, Any] = {}
 
     def samples(self, state: GANState) -> np.ndarray:
         return np.asarray(sample_generator(self.sample_fn, state, self.key, self.num_samples))
 
     def metrics(self, samples: np.ndarray) -> dict[str, float]:
-        if self.source.kind != "toy":
+        if self.source.kind == "toy":
+            return mixture_diagnostics(samples, self.source.info["means"], self.source.info["sigma"])
+        if self.images is None:
             return {}
-        return mixture_diagnostics(samples, self.source.info["means"], self.source.info["sigma"])
+        values, self.protocol = self.images(to_uint8(samples))  # quantised like the real images
+        return values
 
     def plot(self, samples: np.ndarray, plots_dir: Path, title: str) -> Path:
         """plots/samples.png (scatter over the data, or an image grid) and, for mixtures, plots/modes.png."""
@@ -81,7 +155,7 @@ class Evaluator:
             counts = mode_counts(samples, info["means"], info["sigma"])
             plots.plot_mode_histogram(counts, plots_dir / "modes.png", title=f"{title}: high-quality samples per mode")
         else:
-            plots.save_image_grid(to_uint8(samples), out)
+            plots.save_image_grid(to_uint8(samples[: self.cfg.eval.grid_samples]), out)
         return out
 
     def __call__(self, state: GANState, plots_dir: Path, title: str) -> tuple[dict[str, float], Path]:
@@ -90,7 +164,16 @@ class Evaluator:
 
 
 # Which way is better for the metrics a run can keep its best checkpoint by.
-BEST_DIRECTIONS = {"reverse_kl": "min", "hq_fraction": "max", "modes_covered": "max", "fid": "min", "kid": "min"}
+BEST_DIRECTIONS = {
+    "reverse_kl": "min",
+    "hq_fraction": "max",
+    "modes_covered": "max",
+    "fid": "min",
+    "kid": "min",
+    "classifier_fid": "min",
+    "classifier_kid": "min",
+    "stacked_modes": "max",
+}
 # Keys a resumed run may change without comment: they steer the loop, not what the state means.
 RESUME_FREE_KEYS = (
     "train.steps",
@@ -110,7 +193,10 @@ def best_metric_name(cfg: Config, source: DataSource) -> str | None:
     if name == "none":
         return None
     if name == "auto":
-        return "reverse_kl" if source.kind == "toy" else None  # image runs gain FID with the evaluation suite
+        if source.kind == "toy":
+            return "reverse_kl"
+        names = image_metric_names(cfg)
+        return next((n for n in ("fid", "classifier_fid") if n in names), None)
     if name not in BEST_DIRECTIONS:
         raise ConfigError(
             f"train.best_metric={name!r} is unknown; choose auto, none or one of: {', '.join(BEST_DIRECTIONS)}"
@@ -152,27 +238,34 @@ def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
 
 
 def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
+    plan = Parallel(cfg)  # devices, processes (joins jax.distributed before anything runs) and population members
     source = build_source(cfg.data)
     gan = build_gan(cfg, source)
-    best_name = best_metric_name(cfg, source)
-    state = init_state(gan, cfg.seed)
+    best_name = best_metric_name(cfg, source) if plan.population == 1 else None  # checkpoints/best holds one GAN
+    state = plan.init_state(gan)  # replicated over the devices; stacked over population members
+    arrays = plan.place(source.arrays)
     config = config_dict(cfg)
     ckpt = Checkpointer(run_dir / "checkpoints", keep=cfg.train.keep_checkpoints)
-    logger: Logger | None = None
+    logger: Any = None
     try:
         meta: dict[str, Any] = {}
         latest = ckpt.latest_step()
-        if latest is not None and not cfg.train.resume:
+        resume = cfg.train.resume
+        if latest is not None and not resume and requeued():
+            warn(f"this SLURM job was requeued: resuming from the checkpoints in {ckpt.directory}")
+            resume = True
+        if latest is not None and not resume:
             raise ConfigError(
                 f"{run_dir} already holds checkpoints up to step {latest}; pass train.resume=true to continue that "
                 "run, or choose a new directory with hydra.run.dir=..."
             )
-        if cfg.train.resume and latest is not None:
+        if resume and latest is not None:
             restored = ckpt.restore(state, config=config)
             state, meta = restored.state, restored.meta
             warn_config_changes(meta.get("config"), config)
-        save_config(cfg, run_dir)
-        start = int(state.step)
+        if plan.is_main:
+            save_config(cfg, run_dir)
+        start = int(np.max(jax.device_get(state.step)))  # a population: members that diverged lag behind
         best: dict[str, Any] | None = meta.get("best")
 
         logger = Logger(
@@ -189,8 +282,11 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
             total_steps=cfg.train.steps,
             start_step=start,
             show_progress=cfg.logger.progress,
+            is_main=plan.is_main,
         )
-        evaluator = Evaluator(gan, source, cfg)
+        logger = plan.member_logs(logger, run_dir, start if meta else None)  # population: per member too
+        out_dir = plan.output_dir(run_dir)  # plots: the run directory on process 0 only
+        evaluator = plan.member_evaluators(lambda member_cfg: Evaluator(gan, source, member_cfg), out_dir)
         train_fns: dict[int, Any] = {}
         compile_s = 0.0
         step, last_metrics, eval_metrics, speed = start, {}, {}, {}
@@ -202,7 +298,7 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
 
         def evaluate(at: int) -> None:
             nonlocal eval_metrics, evaluated_at, best
-            eval_metrics, png = evaluator(state, run_dir / "plots", f"{cfg.name} step {at}")
+            eval_metrics, png = evaluator(state, out_dir / "plots", f"{cfg.name} step {at}")
             if eval_metrics:
                 logger.log(at, eval_metrics)
             logger.log_image(at, "samples", png)
@@ -211,11 +307,20 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
                 best = {"metric": best_name, "value": float(eval_metrics[best_name]), "step": at}
                 ckpt.save_best(at, state, checkpoint_meta(at))
 
+        stopped_members: set[int] = set()
+
         def check_finite() -> None:
-            bad_step = int(state.nonfinite_step)
-            if bad_step < 0:
+            steps = np.atleast_1d(np.asarray(jax.device_get(state.nonfinite_step)))
+            whats = np.atleast_1d(np.asarray(jax.device_get(state.nonfinite_what)))
+            bad = [i for i, at in enumerate(steps) if at >= 0]
+            if not bad:
                 return
-            what = describe_nonfinite(int(state.nonfinite_what))
+            if len(bad) < len(steps):  # a population: a diverged member stays frozen, the others train on
+                for i in sorted(set(bad) - stopped_members):
+                    warn_member_stopped(i, int(steps[i]), describe_nonfinite(int(whats[i])))
+                    stopped_members.add(i)
+                return
+            bad_step, what = int(steps[bad[0]]), describe_nonfinite(int(whats[bad[0]]))
             logger.log(bad_step, {"nonfinite_stop": 1})
             ckpt.wait()
             good = ckpt.latest_step()
@@ -234,22 +339,23 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
             n = next_boundary(step, cfg) - step
             if n not in train_fns:
                 t0 = time.perf_counter()
-                train_fns[n] = make_train_fn(gan, source.sample, n).lower(state, source.arrays).compile()
+                train_fns[n] = plan.train_fn(gan, source.sample, n, state, arrays)
                 compile_s += time.perf_counter() - t0
                 paused += time.perf_counter() - t0  # compilation is not training time
-            state, metrics = train_fns[n](state, source.arrays)
+            state, metrics = train_fns[n](state, arrays)
             step += n
             window_steps += n
             logger.advance(step)
             is_log = step % cfg.train.log_every == 0 or step == cfg.train.steps
             is_eval = (cfg.eval.every and step % cfg.eval.every == 0) or step == cfg.train.steps
             is_ckpt = step % cfg.train.ckpt_every == 0 or step == cfg.train.steps
-            if is_log or is_eval or is_ckpt or stop.requested:
+            stopping = plan.any_process(stop.requested is not None)  # every process stops at the same step
+            if is_log or is_eval or is_ckpt or stopping:
                 check_finite()  # before anything is logged or saved from a diverged state
             if is_log:
-                last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}  # waits for the step
+                last_metrics = plan.host_metrics(metrics)  # waits for the step; population: per-member lists
                 if gan.on_nonfinite == "skip":
-                    last_metrics["nonfinite_skipped_total"] = int(state.nonfinite_skipped)
+                    last_metrics["nonfinite_skipped_total"] = plan.host_value(state.nonfinite_skipped)
                 elapsed = time.perf_counter() - window_start - paused
                 speed = {"steps_per_s": window_steps / max(elapsed, 1e-9)}
                 logger.log(step, last_metrics)
@@ -263,18 +369,20 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
                 if is_ckpt:
                     ckpt.save(step, state, checkpoint_meta(step))
                 paused += time.perf_counter() - t0
-            if stop.requested:
+            if stopping:
+                signal_name = stop.requested or "a stop signal to another process"
                 ckpt.save(step, state, checkpoint_meta(step))
                 ckpt.wait()  # the checkpoint is whole and sealed before we report it
                 warn(
-                    f"{stop.requested} received: stopped at step {step} with a checkpoint in {ckpt.directory}; "
+                    f"{signal_name} received: stopped at step {step} with a checkpoint in {ckpt.directory}; "
                     "continue with train.resume=true"
                 )
                 logger.close(preempted=True)
-                return {"step": step, "stopped_by": stop.requested, "wandb_run_id": logger.run_id}
+                return {"step": step, "stopped_by": stop.requested or "peer", "wandb_run_id": logger.run_id}
         if evaluated_at != step:  # a resumed run that had nothing left to train
             evaluate(step)
-        plots.plot_losses(read_metrics(run_dir / "metrics.jsonl"), run_dir / "plots" / "losses.png")
+        if plan.is_main and plan.population == 1:  # members' loss plots: members/<i>/plots
+            plots.plot_losses(read_metrics(run_dir / "metrics.jsonl"), run_dir / "plots" / "losses.png")
         summary = {
             "step": step,
             "name": cfg.name,
@@ -283,10 +391,12 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
             **speed,
             **eval_metrics,
             "best": best,
+            "eval_protocol": evaluator.protocol,
             "compile_s": compile_s,
-            "g_params": count_params(state.g_params),
-            "d_params": count_params(state.d_params),
+            "g_params": count_params(plan.member(state, 0).g_params),
+            "d_params": count_params(plan.member(state, 0).d_params),
             "device": str(jax.devices()[0].device_kind),
+            **plan.describe(),
             "wandb_run_id": logger.run_id,
         }
         logger.finish(summary)

@@ -1,9 +1,10 @@
-"""Preemption: SIGTERM / SIGINT / SIGUSR1 become a request the loop reads between dispatches.
+"""Preemption: SIGTERM / SIGINT / SIGUSR1 / SIGUSR2 become a request the loop reads between dispatches.
 
 Cluster schedulers (SLURM, Kubernetes, TPU maintenance) send SIGTERM some seconds before they kill a job, and
-SLURM can send SIGUSR1 earlier still (`--signal=USR1@120`). The loop finishes the step in flight, writes a
-checkpoint, closes the W&B run and exits 0 so the scheduler can requeue the job, which then resumes. A second
-signal while stopping gives up on the orderly stop (KeyboardInterrupt), for a user who presses Ctrl-C twice.
+SLURM can send SIGUSR1 earlier still (`--signal=USR1@120`; submitit's jobs get SIGUSR2). The loop finishes the
+step in flight, writes a checkpoint, closes the W&B run and exits 0 so the scheduler can requeue the job, which
+then resumes. A second signal while stopping gives up on the orderly stop (KeyboardInterrupt), for a user who
+presses Ctrl-C twice.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import signal
 import threading
 from types import FrameType, TracebackType
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# SIGUSR2: what hydra-submitit-launcher's SLURM jobs get before a time limit or preemption (gan_jax.cli.train
+# then hands the job back to submitit, which requeues it).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 class StopRequests:

@@ -2,10 +2,15 @@
 
 `make_train_fn(gan, source, k)` fuses k steps into one dispatch with `lax.scan`, so per-step Python and
 host-device overhead is paid once per k steps. Batches are drawn inside the step from device-resident arrays.
+
+Everything here is per replica: `train.parallel` spreads it over devices (`gan.batch_sharding` splits the batch
+under jit; `gan.axis_name` averages gradients, metrics and batch-norm statistics under pmap) and vmaps it over
+population members. Both fields are None on one device, where they change nothing.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -49,15 +54,30 @@ def criticize(gan: GAN, params: Any, stats: Any, x: Array, y: Array | None) -> t
     return logits, dict(updates.get("batch_stats", stats))
 
 
+def _split_batch(gan: GAN, tree: Any) -> Any:
+    """Under jit over a device mesh: lay the batch axis out across devices (one device: unchanged)."""
+    return tree if gan.batch_sharding is None else jax.lax.with_sharding_constraint(tree, gan.batch_sharding)
+
+
+def _replica_mean(gan: GAN, tree: Any) -> Any:
+    """Under pmap: the mean over devices, i.e. the value for the global batch (otherwise unchanged)."""
+    return tree if gan.axis_name is None else jax.lax.pmean(tree, gan.axis_name)
+
+
+def _weight_on(weight: float | Array) -> bool:
+    """A regularizer is on when its weight is positive; a traced per-member weight (a population) is always on."""
+    return isinstance(weight, jax.Array) or weight > 0
+
+
 def _cat(a: Array | None, b: Array | None) -> Array | None:
     return None if a is None else jnp.concatenate([a, b])
 
 
 def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array], key: Array):
     k_data, k_z, k_drop, k_gp, k_flip = jax.random.split(key, 5)
-    batch = sample(arrays, k_data, gan.batch_size)
+    batch = _split_batch(gan, sample(arrays, k_data, gan.batch_size))
     x_real, y = batch["x"], batch.get("y") if gan.num_classes else None
-    z = sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent)
+    z = _split_batch(gan, sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent))
     x_fake, g_stats = generate(gan, state.g_params, state.g_stats, z, y, k_drop, train=True)
     x_fake = jax.lax.stop_gradient(x_fake)
     # One target per critic logit: per pack with model.pack > 1, so smoothing and flips act on whole packs.
@@ -79,12 +99,13 @@ def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str,
         aux = {"d_real": jnp.mean(real), "d_fake": jnp.mean(fake)}
         thr = gan.loss.decision_threshold
         aux |= {"acc_real": jnp.mean(real > thr), "acc_fake": jnp.mean(fake < thr)}
-        if gan.gp_weight > 0:
+        if _weight_on(gan.gp_weight):
             gp = gradient_penalty(lambda x: criticize(gan, d_params, stats, x, y)[0], x_real, x_fake, k_gp)
             loss, aux = loss + gan.gp_weight * gp, aux | {"gp": gp}
         return loss, (stats, aux)
 
     (loss, (d_stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+    loss, aux, grads = _replica_mean(gan, (loss, aux, grads))
     updates, d_opt = gan.d_tx.update(grads, state.d_opt, state.d_params)
     d_params = optax.apply_updates(state.d_params, updates)
     if gan.clip_value > 0:
@@ -103,8 +124,8 @@ def update_ema(gan: GAN, state: GANState, g_params: Any) -> Any:
 
 def generator_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array], key: Array):
     k_data, k_z, k_drop = jax.random.split(key, 3)
-    y = sample(arrays, k_data, gan.batch_size).get("y") if gan.num_classes else None
-    z = sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent)
+    y = _split_batch(gan, sample(arrays, k_data, gan.batch_size)).get("y") if gan.num_classes else None
+    z = _split_batch(gan, sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent))
 
     def loss_fn(g_params):
         x_fake, g_stats = generate(gan, g_params, state.g_stats, z, y, k_drop, train=True)
@@ -112,6 +133,7 @@ def generator_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[s
         return gan.loss.generator(fake), g_stats
 
     (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+    loss, grads = _replica_mean(gan, (loss, grads))
     updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     state = state.replace(g_params=g_params, g_stats=g_stats, g_opt=g_opt, g_ema=update_ema(gan, state, g_params))
@@ -169,8 +191,11 @@ def guard_nonfinite(mode: str, old: GANState, new: GANState, mask: Array) -> GAN
 
 
 def train_step(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array]) -> tuple[GANState, Metrics]:
-    """One generator step: `n_critic` critic updates, then one generator update. Keys: fold_in(key, step)."""
+    """One generator step: `n_critic` critic updates, then one generator update. Keys: fold_in(key, step), and
+    under pmap fold_in(that, device index): each device draws its own part of the batch."""
     step_key = jax.random.fold_in(state.key, state.step)
+    if gan.axis_name is not None:
+        step_key = jax.random.fold_in(step_key, jax.lax.axis_index(gan.axis_name))
     d_keys = jax.random.split(jax.random.fold_in(step_key, 0), gan.n_critic)
     g_key = jax.random.fold_in(step_key, 1)
 
@@ -197,22 +222,33 @@ def _mean_over_good_steps(metrics: Metrics, count_skipped: bool) -> Metrics:
     return means
 
 
-def make_train_fn(gan: GAN, sample: SampleFn, steps: int) -> Callable[[GANState, dict], tuple[GANState, Metrics]]:
-    """`steps` train steps in one jitted dispatch; returns the new state and metrics averaged over the steps.
+TrainFn = Callable[[GANState, dict], tuple[GANState, Metrics]]
 
-    The input state is donated: its buffers are reused for the output, so call it as `state = fn(state, ...)`.
-    Steps the divergence guard rejected are left out of the means (see `guard_nonfinite`).
-    """
+
+def train_steps(gan: GAN, sample: SampleFn, steps: int) -> TrainFn:
+    """`steps` train steps as one pure function (not jitted): what `make_train_fn` jits and `train.parallel`
+    maps over devices or population members. Returns the new state and metrics averaged over the steps;
+    steps the divergence guard rejected are left out of the means (see `guard_nonfinite`)."""
 
     def run(state: GANState, arrays: dict[str, Array]) -> tuple[GANState, Metrics]:
         state, metrics = jax.lax.scan(lambda s, _: train_step(gan, sample, s, arrays), state, None, length=steps)
         return state, _mean_over_good_steps(metrics, count_skipped=gan.on_nonfinite == "skip")
 
-    return jax.jit(run, donate_argnums=0, compiler_options=cpu_compiler_options())
+    return run
 
 
+def make_train_fn(gan: GAN, sample: SampleFn, steps: int) -> TrainFn:
+    """`steps` train steps in one jitted dispatch (see `train_steps`).
+
+    The input state is donated: its buffers are reused for the output, so call it as `state = fn(state, ...)`.
+    """
+    return jax.jit(train_steps(gan, sample, steps), donate_argnums=0, compiler_options=cpu_compiler_options())
+
+
+@functools.lru_cache(maxsize=16)
 def make_sample_fn(gan: GAN, batch_size: int) -> Callable[[GANState, Array], Array]:
-    """Jitted G in evaluation mode (running batch-norm statistics); one fixed batch size, one compilation."""
+    """Jitted G in evaluation mode (running batch-norm statistics); one fixed batch size, one compilation.
+    Cached per (gan, batch_size): the evaluators of a population's members share one compiled sampler."""
 
     def run(state: GANState, key: Array) -> Array:
         z = sample_latent(key, batch_size, gan.z_dim, gan.latent)

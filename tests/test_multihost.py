@@ -1,0 +1,128 @@
+"""Two processes on 127.0.0.1 (CPU, gloo collectives) as one data-parallel run, through the real CLI: they train,
+checkpoint collectively, resume on the same process count, and match one process at the same global batch.
+
+Each process runs in its own session and is killed with its group on a hard timeout: a peer that never arrives
+aborts the other only after `parallel.init_timeout_s`, and the survivor of a peer that died can hang ~100 s at
+exit (shared/NOTES-jax-stack.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from conftest import make_config
+
+from gan_jax.build import build_gan
+from gan_jax.data.source import build_source
+from gan_jax.errors import ConfigError
+from gan_jax.logging import read_metrics
+from gan_jax.train.checkpoint import MANIFEST, Checkpointer
+from gan_jax.train.loop import train
+from gan_jax.train.state import init_state
+
+BIN = Path(sys.executable).parent
+COMMON = (
+    "model.g_widths=[32,32]",
+    "model.d_widths=[32,32]",
+    "model.z_dim=4",
+    "train.batch_size=64",
+    "train.steps_per_call=10",
+    "train.log_every=10",
+    "train.ckpt_every=20",
+    "eval.every=20",
+    "eval.num_samples=200",
+    "logger.mode=disabled",
+    "logger.progress=false",
+)
+TIMEOUT_S = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_pair(run_dir: Path, cache: Path, *overrides: str, env: dict[str, str] | None = None) -> list[tuple[int, str]]:
+    """Both processes of one run; (exit code, output) each. Kills both process groups if the pair hangs. The
+    resumed pair reuses the first pair's compiled programs from a persistent JAX compilation cache."""
+    port = _free_port()
+    env = {k: v for k, v in (env or os.environ).items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    env |= {"WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1", "JAX_COMPILATION_CACHE_DIR": str(cache)}
+    env |= {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+    logs = [run_dir.parent / f"{run_dir.name}-process{i}.log" for i in range(2)]
+    procs = []
+    for i in range(2):
+        cmd = [
+            str(BIN / "gan-jax-train"),
+            *COMMON,
+            *overrides,
+            f"parallel.coordinator_address=127.0.0.1:{port}",
+            "parallel.num_processes=2",
+            f"parallel.process_id={i}",
+            "parallel.init_timeout_s=60",
+            f"hydra.run.dir={run_dir}",
+        ]
+        with logs[i].open("w") as out:
+            procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True))
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        for proc in procs:
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return [(proc.returncode, log.read_text()) for proc, log in zip(procs, logs, strict=True)]
+
+
+def _final_params(run_dir: Path, cfg) -> np.ndarray:
+    source = build_source(cfg.data)
+    ckpt = Checkpointer(run_dir / "checkpoints")
+    try:
+        state = ckpt.restore(init_state(build_gan(cfg, source), cfg.seed)).state
+    finally:
+        ckpt.close()
+    assert int(state.step) == cfg.train.steps
+    leaves = jax.tree_util.tree_leaves((state.g_params, state.d_params, state.g_opt, state.d_opt))
+    return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves])
+
+
+def test_two_processes_train_checkpoint_resume_and_match_one(tmp_path):
+    """The second pair resumes as a requeued SLURM job does: SLURM_RESTART_COUNT > 0 and no train.resume=true."""
+    multi, cache = tmp_path / "multi", tmp_path / "jax-cache"
+    for code, log in _run_pair(multi, cache, "train.steps=20"):
+        assert code == 0, log[-4000:]
+    with pytest.raises(ConfigError, match=r"train\.resume=true"):  # not requeued: a run is never overwritten
+        train(make_config(*COMMON, "train.steps=40"), multi)
+    for code, log in _run_pair(multi, cache, "train.steps=40", env={**os.environ, "SLURM_RESTART_COUNT": "1"}):
+        assert code == 0, log[-4000:]
+        assert "this SLURM job was requeued: resuming" in log
+
+    summary = json.loads((multi / "summary.json").read_text())
+    assert (summary["step"], summary["processes"], summary["devices"]) == (40, 2, 2)
+    steps = sorted(int(p.name) for p in (multi / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps == [20, 40] and all((multi / "checkpoints" / str(s) / MANIFEST).is_file() for s in steps)
+
+    cfg = make_config(*COMMON, "train.steps=40")
+    train(cfg, tmp_path / "single")
+    ours = read_metrics(multi / "metrics.jsonl")  # written by process 0 alone: each step once
+    theirs = read_metrics(tmp_path / "single" / "metrics.jsonl")
+    assert [r["step"] for r in ours] == [r["step"] for r in theirs] and len(ours) >= 6
+    for a, b in zip(ours, theirs, strict=True):
+        for key in set(a) & {"d_loss", "g_loss", "d_grad_norm", "g_grad_norm"}:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=f"{key} at step {a['step']}")
+    np.testing.assert_allclose(_final_params(multi, cfg), _final_params(tmp_path / "single", cfg), atol=1e-3)
