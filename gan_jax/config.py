@@ -20,9 +20,14 @@ from gan_jax.errors import ConfigError
 class DataConfig:
     """What to train on. Toy mixtures are sampled on device; image sets are loaded once into device memory."""
 
-    name: str = "ring"  # ring | grid | gaussian | disk | digits | mnist | stacked_mnist | npz
+    name: str = "ring"  # ring | grid | gaussian | disk | digits | mnist | stacked_mnist | npz | csv
     root: str | None = None  # data root for file datasets; falls back to $GAN_JAX_DATA, then ~/.cache/gan_jax/data
-    path: str | None = None  # data=npz: the .npz file (x: NHWC images, optional y: labels)
+    path: str | None = None  # data=npz: the .npz file (x: NHWC images, optional y) | data=csv: the training table
+    # data=csv (tabular GANs). Relative paths are looked up as given, then under the data root.
+    test_path: str | None = None  # real rows held out from training: ML efficacy's test set, DCR's reference
+    target: str | None = None  # classification target column for ML efficacy (CTGAN protocol)
+    columns: dict[str, str] = field(default_factory=dict)  # kind overrides, e.g. data.columns.zip=categorical
+    metadata: str | None = None  # or a metadata JSON ({column: kind} or SDV single-table metadata)
     size: int = 50000  # data=stacked_mnist: images built (three MNIST digits as RGB, 1,000 modes)
     pixel_range: list[float] = field(default_factory=lambda: [0.0, 255.0])  # data=npz: range of non-uint8 x
     sigma: float = 0.02  # std of each mixture component (toy data)
@@ -35,7 +40,7 @@ class DataConfig:
 class ModelConfig:
     """Generator and critic. One flat node so every field is validated; fields a family ignores are unused."""
 
-    name: str = "mlp"  # mlp | dcgan | radford
+    name: str = "mlp"  # mlp | dcgan | radford | ctgan (tables: residual G, packed critic, Gumbel-softmax heads)
     z_dim: int = 16
     latent: str = "normal"  # normal: N(0, I) | uniform: U(-1, 1)
     # MLP family
@@ -45,6 +50,9 @@ class ModelConfig:
     d_activation: str = "leaky_relu"
     g_dropout: float = 0.0
     g_output: str = "linear"  # linear | tanh
+    d_dropout: float = 0.5  # model=ctgan: dropout after each critic layer
+    gumbel_tau: float = 0.2  # model=ctgan: Gumbel-softmax temperature of the discrete outputs
+    cond_loss_weight: float = 1.0  # model=ctgan: weight of the generator's conditional cross-entropy
     # convolutional families (image channels and resolution come from the dataset)
     init: str = "default"  # default (Flax) | normal02 (Radford's N(0, 0.02))
     pack: int = 1  # PacGAN: the critic judges packs of this many samples, all real or all fake (1 = plain GAN)
@@ -69,6 +77,7 @@ class OptimizerConfig:
     b2: float = 0.999
     eps: float = 1e-8
     momentum: float = 0.0  # sgd / rmsprop
+    weight_decay: float = 0.0  # L2 term added to the gradient before the update (torch Adam's weight_decay)
     schedule: str = "constant"  # constant | linear (decays to 0 at train.steps)
 
 
@@ -163,6 +172,18 @@ class Config:
 
 
 @dataclass
+class ConditionConfig:
+    """`gan-jax-sample` on a table run: every row conditioned on `column == value` (a categorical column)."""
+
+    column: str | None = None
+    value: str | None = None  # compared with the categories exactly, then as text; null with a column: missing
+    # true: keep drawing until n rows have the value (the generator is only trained to follow the condition);
+    # false: every row gets the condition vector, as ctgan's sample(condition_column, condition_value)
+    reject: bool = True
+    max_draws: int = 50  # rejection sampling gives up after this many times n rows drawn (with the acceptance rate)
+
+
+@dataclass
 class SampleConfig:
     """`gan-jax-sample`: draw samples from a trained run."""
 
@@ -172,6 +193,7 @@ class SampleConfig:
     out: str = "samples.npz"
     checkpoint: str = "latest"  # latest (newest valid) | best (by train.best_metric) | a step number
     member: int | None = None  # population runs (train.population > 1): which member's generator to sample
+    condition: ConditionConfig = field(default_factory=ConditionConfig)  # table runs only
 
 
 @dataclass
@@ -184,11 +206,12 @@ class EvalRunConfig:
     n: int = 0  # samples to score; 0 = the run's eval.num_samples
     num_real: int = 0  # reference images; 0 = the whole dataset (as eval.num_real)
     cache_dir: str | None = None  # as eval.cache_dir
+    member: int | None = None  # population runs: which member to score
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": ("ring", "grid", "gaussian", "disk", "digits", "mnist", "stacked_mnist", "npz"),
-    "model.name": ("mlp", "dcgan", "radford"),
+    "data.name": ("ring", "grid", "gaussian", "disk", "digits", "mnist", "stacked_mnist", "npz", "csv"),
+    "model.name": ("mlp", "dcgan", "radford", "ctgan"),
     "model.latent": ("normal", "uniform"),
     "model.g_output": ("linear", "tanh"),
     "model.init": ("default", "normal02"),
@@ -259,11 +282,33 @@ def validate(cfg: Config) -> Config:
         )
     if cfg.data.name == "npz" and not cfg.data.path:
         raise ConfigError("data=npz needs data.path=FILE.npz (x: NHWC images, optional y: labels)")
+    _validate_tabular(cfg)
     if cfg.data.sigma <= 0:
         raise ConfigError(f"data.sigma={cfg.data.sigma} must be positive")
     _validate_parallel(cfg)
     _validate_population(cfg)
     return cfg
+
+
+def _validate_tabular(cfg: Config) -> None:
+    """Tables and model=ctgan go together; its knobs have ranges."""
+    is_table, is_ctgan = cfg.data.name == "csv", cfg.model.name == "ctgan"
+    if is_table and not cfg.data.path:
+        raise ConfigError("data=csv needs data.path=FILE.csv (a table with a header row)")
+    if is_table != is_ctgan:
+        raise ConfigError(
+            "data=csv and model=ctgan go together (tables need the tabular generator and critic): "
+            + ("add model=ctgan (or experiment=tabular_adult)" if is_table else "use data=csv data.path=FILE.csv")
+        )
+    if is_ctgan:
+        if not 0.0 <= cfg.model.d_dropout < 1.0:
+            raise ConfigError(f"model.d_dropout={cfg.model.d_dropout} must be in [0, 1)")
+        _positive(cfg.model.gumbel_tau, "model.gumbel_tau")
+        if cfg.model.cond_loss_weight < 0:
+            raise ConfigError(f"model.cond_loss_weight={cfg.model.cond_loss_weight} must be >= 0")
+    for opt_key in ("g", "d"):
+        if getattr(cfg.optim, opt_key).weight_decay < 0:
+            raise ConfigError(f"optim.{opt_key}.weight_decay must be >= 0")
 
 
 def _validate_parallel(cfg: Config) -> None:

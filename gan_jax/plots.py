@@ -1,4 +1,5 @@
-"""Figures for runs and papers: loss curves, 2-D sample scatters, image grids, mode histograms.
+"""Figures for runs and papers: loss curves, 2-D sample scatters, image grids, mode histograms, and for tables
+per-column real-vs-synthetic histograms and the difference of their pairwise associations.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (Agg canvas) rather than pyplot: nothing can open a
 window or change the global backend, and figures are freed with their object instead of piling up in pyplot's
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -124,6 +126,69 @@ def save_image_grid(images: np.ndarray, out_png: str | Path, nrow: int | None = 
     path = Path(out_png)
     path.parent.mkdir(parents=True, exist_ok=True)
     picture.save(path)
+
+
+def plot_table_columns(
+    real: pd.DataFrame, synth: pd.DataFrame, out_png: str | Path, title: str = "", max_categories: int = 12
+) -> None:
+    """One panel per column: real and synthetic histograms on shared bins (numeric) or category frequencies
+    (the real data's `max_categories` most frequent categories, the rest pooled as "other")."""
+    columns = list(real.columns)
+    ncols = min(4, len(columns))
+    nrows = math.ceil(len(columns) / ncols)
+    fig = Figure(figsize=(4 * ncols, 2.8 * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax, name in zip(axes, columns, strict=False):
+        r, s = real[name], synth[name]
+        if pd.api.types.is_numeric_dtype(r) and not pd.api.types.is_bool_dtype(r) and r.nunique() > max_categories:
+            rv, sv = r.dropna().to_numpy(np.float64), pd.to_numeric(s, errors="coerce").dropna().to_numpy(np.float64)
+            bins = np.histogram_bin_edges(rv, bins=40)
+            ax.hist(rv, bins=bins, density=True, alpha=0.5, label="real")
+            ax.hist(np.clip(sv, bins[0], bins[-1]), bins=bins, density=True, alpha=0.5, label="synthetic")
+        else:
+            rt, st = r.astype(str), s.astype(str)
+            top = list(rt.value_counts().index[:max_categories])
+            pooled = [(rt.where(rt.isin(top), "other")), (st.where(st.isin(top), "other"))]
+            labels = top + (["other"] if any((p == "other").any() for p in pooled) else [])
+            freq = [p.value_counts(normalize=True).reindex(labels, fill_value=0.0) for p in pooled]
+            pos = np.arange(len(labels))
+            ax.bar(pos - 0.2, freq[0].to_numpy(), width=0.4, label="real")
+            ax.bar(pos + 0.2, freq[1].to_numpy(), width=0.4, label="synthetic")
+            ax.set_xticks(pos, [str(v)[:12] for v in labels], rotation=60, ha="right", fontsize=6)
+        ax.set_title(str(name), fontsize=9)
+    for ax in axes[len(columns) :]:
+        ax.set_axis_off()
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    _save(fig, out_png)
+
+
+def plot_correlation_difference(
+    real: pd.DataFrame, synth: pd.DataFrame, out_png: str | Path, kinds: Mapping | None = None, title: str = ""
+) -> None:
+    """Three heat maps: pairwise associations of the real table, of the synthetic one, and |real - synthetic|
+    (Pearson / correlation ratio / Cramer's V, see `metrics.tabular.association_matrix`)."""
+    from gan_jax.metrics.tabular import association_matrix, resolve_kinds
+
+    kinds = dict(kinds) if kinds is not None else resolve_kinds(real)
+    a_real, a_synth = association_matrix(real, kinds), association_matrix(synth[list(real.columns)], kinds)
+    panels = [
+        ("real", a_real, (-1, 1)),
+        ("synthetic", a_synth, (-1, 1)),
+        ("|difference|", (a_real - a_synth).abs(), (0, 1)),
+    ]
+    fig = Figure(figsize=(16, 5.5), layout="constrained")
+    names = [str(c) for c in a_real.columns]
+    for ax, (label, matrix, (lo, hi)) in zip(fig.subplots(1, 3), panels, strict=True):
+        image = ax.imshow(matrix.to_numpy(np.float64), vmin=lo, vmax=hi, cmap="RdBu_r" if lo < 0 else "magma")
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(names)), names, fontsize=6)
+        ax.set_title(label)
+        fig.colorbar(image, ax=ax, shrink=0.7)
+    if title:
+        fig.suptitle(title)
+    _save(fig, out_png)
 
 
 def _series(records: Sequence[Mapping], key: str) -> tuple[list[float], list[float]]:

@@ -21,6 +21,22 @@ def make_config(*overrides: str) -> Config:
         return to_config(compose("config", overrides=list(overrides)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compilation_cache(tmp_path_factory):
+    """One persistent XLA compilation cache per test session, shared with the CLI subprocesses: tests that build
+    the same program (a run and its resume, the same tiny model in several tests) compile it once. Only programs
+    that took over a second are stored; a fresh session starts empty, so no test depends on an earlier run."""
+    import jax
+
+    path = str(tmp_path_factory.getbasetemp() / "xla_cache")
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = path
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "1.0"
+    yield
+    jax.config.update("jax_compilation_cache_dir", None)
+
+
 @pytest.fixture(autouse=True)
 def _offline_wandb(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")

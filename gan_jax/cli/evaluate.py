@@ -1,4 +1,5 @@
-"""`gan-jax-eval run_dir=DIR checkpoint=latest|best|STEP metrics=[...] n=N`: score a checkpoint, write eval.json."""
+"""`gan-jax-eval run_dir=DIR checkpoint=latest|best|STEP metrics=[...] n=N [member=I]`: score a checkpoint (of
+any run: 2-D mixtures, images, tables; `member=I` of a population), write eval.json into the run directory."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def evaluate_run(cfg: EvalRunConfig) -> dict[str, Any]:
     from gan_jax.logging import dumps_json
     from gan_jax.train.loop import Evaluator, restore_run
 
-    run, source, gan, state = restore_run(cfg.run_dir, cfg.checkpoint)
+    run, source, gan, state = restore_run(cfg.run_dir, cfg.checkpoint, cfg.member)
     n = cfg.n or run.eval.num_samples
     eval_cfg = dataclasses.replace(
         run.eval, metrics=list(cfg.metrics), num_samples=n, cache_dir=cfg.cache_dir, num_real=cfg.num_real
@@ -48,6 +49,7 @@ def evaluate_run(cfg: EvalRunConfig) -> dict[str, Any]:
     record = {
         "run_dir": str(Path(cfg.run_dir).absolute()),
         "checkpoint": cfg.checkpoint,
+        **({"member": cfg.member} if cfg.member is not None else {}),
         "step": int(state.step),
         "sampling_weights": "ema" if state.g_ema is not None else "generator",
         "values": values,

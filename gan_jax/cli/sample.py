@@ -1,5 +1,6 @@
 """`gan-jax-sample run_dir=DIR n=N seed=S out=FILE.npz [checkpoint=latest|best|STEP] [member=I]`: samples from a
-run (`member=I`: member I of a population run)."""
+run (`member=I`: member I of a population run). Table runs write a CSV (`out=FILE.csv`), optionally with every
+row conditioned on one category: `condition.column=sex condition.value=Female`."""
 
 from __future__ import annotations
 
@@ -37,7 +38,11 @@ def sample_run(cfg: SampleConfig) -> Path:
     from gan_jax.train.loop import restore_run
     from gan_jax.train.step import make_sample_fn, sample_generator
 
-    run, source, gan, state = restore_run(cfg.run_dir, cfg.checkpoint, cfg.member)
+    run, source, gan, state = restore_run(cfg.run_dir, cfg.checkpoint, cfg.member, need_data=False)
+    if source.kind == "table":
+        return sample_table(cfg, source, gan, state)
+    if cfg.condition.column is not None:
+        raise ConfigError("condition.column applies to table runs (data=csv); this run trained on " + source.name)
     fn = make_sample_fn(gan, min(cfg.n, 500))
     samples = np.asarray(sample_generator(fn, state, jax.random.PRNGKey(cfg.seed), cfg.n))
     out = Path(cfg.out)
@@ -52,6 +57,61 @@ def sample_run(cfg: SampleConfig) -> Path:
     np.savez(out, samples=samples, step=int(state.step))
     print(f"wrote {out} ({samples.shape[0]} samples, step {int(state.step)}) and {png}")
     return out
+
+
+def sample_table(cfg: SampleConfig, source, gan, state) -> Path:
+    """n rows in the training table's header, dtypes and categories, as CSV (needs only the run directory)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from gan_jax.data.tabular import write_table
+    from gan_jax.train.step import make_table_sample_fn, sample_generator
+
+    out = Path("samples.csv" if cfg.out == SampleConfig.out else cfg.out)
+    if out.suffix.lower() not in (".csv", ".tsv"):
+        raise ConfigError(f"out={cfg.out}: a table run writes rows as CSV; pass out=FILE.csv")
+    transformer = source.info["transformer"]
+    index = -1
+    if cfg.condition.column is not None:
+        index = transformer.cond_index(cfg.condition.column, cfg.condition.value)
+    elif cfg.condition.value is not None:
+        raise ConfigError("condition.value needs condition.column=<categorical column>")
+    fn = make_table_sample_fn(gan, min(cfg.n, 500))
+    cond_arrays, index_arr = source.arrays["cond"], jnp.asarray(index)
+
+    def draw(key: jax.Array, n: int):
+        rows = sample_generator(lambda st, k: fn(st, k, cond_arrays, index_arr), state, key, n)
+        return transformer.inverse_transform(np.asarray(rows))
+
+    key = jax.random.PRNGKey(cfg.seed)
+    table = draw(key, cfg.n) if index < 0 or not cfg.condition.reject else _rejection_sample(draw, key, cfg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_table(table, out)
+    print(f"wrote {out} ({len(table)} rows, step {int(state.step)})")
+    return out
+
+
+def _rejection_sample(draw, key, cfg: SampleConfig):
+    """Rows drawn n at a time with the condition vector set, kept where the column has the value."""
+    import jax
+    import pandas as pd
+
+    column, value = cfg.condition.column, cfg.condition.value
+    kept, drawn = [], 0
+    for attempt in range(cfg.condition.max_draws):
+        chunk = draw(jax.random.fold_in(key, attempt), cfg.n)
+        drawn += len(chunk)
+        have = chunk[column].isna() if value is None else chunk[column].astype(str) == str(value)
+        kept.append(chunk[have.to_numpy()])
+        if sum(map(len, kept)) >= cfg.n:
+            return pd.concat(kept, ignore_index=True).iloc[: cfg.n]
+    got = sum(map(len, kept))
+    raise ConfigError(
+        f"only {got} of {drawn} rows drawn with the condition {column}={value!r} have that value "
+        f"(acceptance {got / drawn:.2%}); train longer, raise condition.max_draws, or pass "
+        "condition.reject=false to keep every row drawn with the condition vector"
+    )
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="sample")

@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.config import DataConfig
-from gan_jax.data import images, toy
+from gan_jax.data import images, tabular, toy
 from gan_jax.data.stacked import load_stacked_mnist
+from gan_jax.data.table_files import resolve_table_path
 from gan_jax.errors import ConfigError
 
 Array = jax.Array
@@ -28,7 +29,7 @@ Batch = dict[str, Array]
 @dataclass(frozen=True)
 class DataSource:
     name: str
-    kind: str  # "toy" | "images"
+    kind: str  # "toy" | "images" | "table"
     arrays: dict[str, Array]  # device-resident; passed to the jitted step
     sample: Callable[[dict[str, Array], Array, int], Batch]  # (arrays, key, batch_size) -> {"x": ..., ["y": ...]}
     example_shape: tuple[int, ...]
@@ -67,8 +68,49 @@ def image_source(data: images.ImageData) -> DataSource:
     return DataSource(data.name, "images", arrays, _sample_images, tuple(data.x.shape[1:]), num_classes, info)
 
 
-def build_source(cfg: DataConfig) -> DataSource:
-    """Maps `data.name` to a DataSource; the one place dataset names live."""
+def _sample_table(arrays: dict[str, Array], key: Array, batch_size: int) -> Batch:
+    """CTGAN's training-by-sampling: a condition (column, category by log-frequency), and for each a real row
+    that has it. `y` carries the condition to G and D and the chosen column for G's conditional loss."""
+    drawn = tabular.sample_train_cond(arrays["cond"], key, batch_size)
+    return {"x": arrays["rows"][drawn.rows], "y": {"cond": drawn.cond, "mask": drawn.mask}}
+
+
+def table_source(cfg: DataConfig, transformer: tabular.TableTransformer | None = None) -> DataSource:
+    """A CSV in model space: rows transformed once (mode-specific normalisation, one-hots) and kept on device
+    with the condition sampler's tables. `transformer`: a saved, fitted one (a run's transformer.json), so a
+    restored run maps rows exactly as it was trained, without refitting."""
+    path = resolve_table_path(cfg.path or "", cfg.root)
+    df = tabular.read_table(path)
+    if cfg.target is not None and cfg.target not in df.columns:
+        raise ConfigError(
+            f"data.target={cfg.target!r} is not a column of {path}; its columns are: {', '.join(map(str, df.columns))}"
+        )
+    if transformer is None:
+        overrides = cfg.metadata or dict(cfg.columns) or None
+        if cfg.metadata and cfg.columns:
+            raise ConfigError("set data.columns or data.metadata, not both (both name column kinds)")
+        transformer = tabular.TableTransformer(overrides).fit(df)
+    rows = transformer.transform(df)
+    sampler = tabular.ConditionSampler.from_data(rows, transformer.output_info)
+    test_df = tabular.read_table(resolve_table_path(cfg.test_path, cfg.root)) if cfg.test_path else None
+    arrays = {"rows": jnp.asarray(rows), "cond": jax.tree_util.tree_map(jnp.asarray, sampler.arrays)}
+    info = {"transformer": transformer, "table": df, "test_table": test_df, "path": str(path)}
+    return DataSource(path.stem, "table", arrays, _sample_table, (rows.shape[1],), None, info)
+
+
+def saved_table_source(name: str, transformer: tabular.TableTransformer) -> DataSource:
+    """What sampling a trained table run needs, without its CSV: the fitted transformer (model space, the
+    category counts that conditions are drawn from). No training rows: `sample` would fail, and is not used."""
+    sampler = tabular.ConditionSampler.from_counts(transformer.category_counts())
+    arrays = {"cond": jax.tree_util.tree_map(jnp.asarray, sampler.arrays)}
+    info = {"transformer": transformer, "table": None, "test_table": None, "path": None}
+    return DataSource(name, "table", arrays, _sample_table, (transformer.output_dim,), None, info)
+
+
+def build_source(cfg: DataConfig, transformer: tabular.TableTransformer | None = None) -> DataSource:
+    """Maps `data.name` to a DataSource; the one place dataset names live. `transformer`: see table_source."""
+    if cfg.name == "csv":
+        return table_source(cfg, transformer)
     if cfg.name in toy.MIXTURES:
         return toy_source(cfg.name, cfg.sigma)
     if cfg.name == "digits":
@@ -88,5 +130,5 @@ def build_source(cfg: DataConfig) -> DataSource:
         if cfg.resolution and data.x.shape[1:3] != (cfg.resolution, cfg.resolution):
             data = images.resize(data, cfg.resolution)
         return image_source(data)
-    names = ", ".join((*toy.MIXTURES, "digits", "mnist", "stacked_mnist", "npz"))
+    names = ", ".join((*toy.MIXTURES, "digits", "mnist", "stacked_mnist", "npz", "csv"))
     raise ConfigError(f"data.name={cfg.name!r} is unknown; choose one of: {names}")

@@ -382,3 +382,58 @@ class _DistanceFeatures:
                 onehot[np.flatnonzero(known), index[known]] = np.sqrt(0.5)  # a mismatch is at distance 1
                 blocks.append(onehot)
         return np.concatenate(blocks, axis=1)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Pairwise associations (for the correlation-difference plot)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def association_matrix(df: pd.DataFrame, kinds: Mapping[Any, str]) -> pd.DataFrame:
+    """Strength of association of every column pair, in [-1, 1] or [0, 1]: Pearson correlation for two numeric
+    columns, the correlation ratio (eta) for a categorical and a numeric column, Cramer's V for two categorical
+    columns (the usual mixed-type "correlation" of table-evaluator / dython). Missing values: numeric pairs use
+    the rows where both are present; a missing category is a category. Constant columns get NaN."""
+    names = [c for c in df.columns if kinds.get(c) != "constant"]
+    numeric = {c: _numeric(df[c], kinds[c]) for c in names if kinds[c] in ("continuous", "integer", "datetime")}
+    codes = {c: pd.factorize(_as_text(df[c]))[0] for c in names if c not in numeric}
+    out = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if a in numeric and b in numeric:
+                value = _pearson(numeric[a], numeric[b])
+            elif a in numeric or b in numeric:
+                num, cat = (numeric[a], codes[b]) if a in numeric else (numeric[b], codes[a])
+                value = _correlation_ratio(cat, num)
+            else:
+                value = _cramers_v(codes[a], codes[b])
+            out.loc[a, b] = out.loc[b, a] = value
+    return out
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    ok = ~(np.isnan(x) | np.isnan(y))
+    if ok.sum() < 2 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
+        return float("nan")
+    return float(np.corrcoef(x[ok], y[ok])[0, 1])
+
+
+def _correlation_ratio(categories: np.ndarray, values: np.ndarray) -> float:
+    ok = ~np.isnan(values)
+    cats, x = categories[ok], values[ok]
+    if len(x) < 2 or np.var(x) == 0:
+        return float("nan")
+    counts = np.bincount(cats)
+    means = np.bincount(cats, weights=x) / np.maximum(counts, 1)
+    between = np.sum(counts * (means - x.mean()) ** 2)
+    return float(np.sqrt(between / np.sum((x - x.mean()) ** 2)))
+
+
+def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
+    table = pd.crosstab(a, b).to_numpy(np.float64)
+    n, (r, k) = table.sum(), table.shape
+    if min(r, k) < 2:
+        return float("nan")
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / n
+    chi2 = np.sum((table - expected) ** 2 / expected)
+    return float(np.sqrt(chi2 / (n * (min(r, k) - 1))))

@@ -221,3 +221,37 @@ def packed_gradient_penalty(
     grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(x_hat)
     norms = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(n_packs, pac * d)), axis=1) + 1e-12)
     return jnp.mean(jnp.square(norms - 1.0))
+
+
+class TableGenerator(nn.Module):
+    """The generator `model=ctgan` trains: CTGAN's residual network, then its output heads (tanh scalars,
+    Gumbel-softmax one-hots, drawn with the 'sample' rng). `y` is the batch's condition {"cond", ["mask"]}; with
+    a mask (training) the conditional cross-entropy is sown into the 'losses' collection, which the train step
+    adds to the generator's loss (CTGAN: loss_g = -E[D(G(z, c))] + cross_entropy)."""
+
+    output_info: tuple[Span, ...]
+    dims: Sequence[int] = (256, 256)
+    tau: float = GUMBEL_TAU
+    cond_loss_weight: float = 1.0
+
+    @nn.compact
+    def __call__(self, z: Array, y: dict[str, Array] | None = None, *, train: bool) -> Array:
+        cond = None if y is None else y["cond"]
+        raw = CTGANGenerator(sum(s.dim for s in self.output_info), tuple(self.dims))(z, cond, train=train)
+        if y is not None and "mask" in y and self.cond_loss_weight > 0:
+            loss = conditional_loss(raw, y["cond"], y["mask"], self.output_info)
+            self.sow("losses", "conditional", self.cond_loss_weight * loss)
+        return apply_output_activation(raw, self.output_info, self.make_rng("sample"), self.tau)
+
+
+class TableCritic(nn.Module):
+    """CTGAN's packed critic on rows and their condition: one score per pack of `pac` rows."""
+
+    dims: Sequence[int] = (256, 256)
+    pac: int = PAC
+    dropout: float = 0.5
+
+    @nn.compact
+    def __call__(self, x: Array, y: dict[str, Array] | None = None, *, train: bool) -> Array:
+        cond = None if y is None else y["cond"]
+        return CTGANCritic(tuple(self.dims), self.pac, self.dropout)(x, cond, train=train)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from omegaconf import OmegaConf
 
@@ -18,11 +19,13 @@ from gan_jax import plots
 from gan_jax.build import GAN, build_gan
 from gan_jax.config import Config, to_config
 from gan_jax.data.images import to_uint8
-from gan_jax.data.source import DataSource, build_source
+from gan_jax.data.source import DataSource, build_source, saved_table_source
+from gan_jax.data.tabular import TableTransformer
 from gan_jax.errors import ConfigError, DivergenceError, warn
 from gan_jax.logging import Logger, read_metrics
 from gan_jax.metrics.evaluator import ImageEvaluator, default_image_metrics
 from gan_jax.metrics.mode_collapse import mixture_diagnostics, mode_counts
+from gan_jax.metrics.table_evaluator import TableEvaluator, table_metric_names
 from gan_jax.train.checkpoint import Checkpointer, config_differences
 from gan_jax.train.parallel import (
     Parallel,
@@ -34,7 +37,7 @@ from gan_jax.train.parallel import (
 )
 from gan_jax.train.preemption import StopRequests
 from gan_jax.train.state import GANState, count_params
-from gan_jax.train.step import describe_nonfinite, make_sample_fn, sample_generator
+from gan_jax.train.step import describe_nonfinite, make_sample_fn, make_table_sample_fn, sample_generator
 
 EVAL_KEY_SALT = 0x5EED  # eval samples come from a fixed stream: the same z at every evaluation of a run
 
@@ -81,12 +84,17 @@ def reference_split(cfg: Config) -> str:
 
 
 def restore_run(
-    run_dir: str | Path, checkpoint: str = "latest", member: int | None = None
+    run_dir: str | Path, checkpoint: str = "latest", member: int | None = None, *, need_data: bool = True
 ) -> tuple[Config, DataSource, GAN, GANState]:
     """A trained run's config, data, GAN and the state of one checkpoint (latest valid, best, or a step).
-    A population run needs `member`: its state and config are then that member's (as if it were a single run)."""
+    A population run needs `member`: its state and config are then that member's (as if it were a single run).
+    `need_data=False`: a table run is rebuilt from its saved transformer alone (sampling needs no CSV)."""
     cfg = load_config(run_dir)
-    source = build_source(cfg.data)
+    transformer = saved_transformer(run_dir)
+    if transformer is not None and not need_data:
+        source = saved_table_source(Path(cfg.data.path or "table").stem, transformer)
+    else:
+        source = build_source(cfg.data, transformer)
     gan = build_gan(cfg, source)
     ckpt = Checkpointer(Path(run_dir) / "checkpoints")
     try:
@@ -105,6 +113,16 @@ def restore_run(
     return cfg, source, gan, state
 
 
+TRANSFORMER_FILE = "transformer.json"
+
+
+def saved_transformer(run_dir: str | Path) -> TableTransformer | None:
+    """A table run's fitted transformer (its model space), so a resumed or sampled run maps rows exactly as it
+    was trained; None for other runs and before the first save."""
+    path = Path(run_dir) / TRANSFORMER_FILE
+    return TableTransformer.load(path) if path.is_file() else None
+
+
 class Evaluator:
     """Samples the generator (the EMA weights when there are some) with a fixed key and scores the samples:
     mixture diagnostics for 2-D data, the configured image metrics (with their protocol) for images."""
@@ -112,7 +130,14 @@ class Evaluator:
     def __init__(self, gan: GAN, source: DataSource, cfg: Config) -> None:
         self.source, self.cfg = source, cfg
         self.images: ImageEvaluator | None = None
-        if source.kind == "images":
+        self.table: TableEvaluator | None = None
+        if source.kind == "table":
+            info = source.info
+            names = table_metric_names(list(cfg.eval.metrics), cfg.data.target, info["test_table"] is not None)
+            self.table = TableEvaluator(
+                info["transformer"], info["table"], info["test_table"], cfg.data.target, names, cfg.seed
+            )
+        elif source.kind == "images":
             names = image_metric_names(cfg)
             if names:
                 self.images = ImageEvaluator(
@@ -128,9 +153,14 @@ class Evaluator:
             raise ConfigError(
                 f"eval.metrics={cfg.eval.metrics} does not apply to 2-D data; use auto (mode diagnostics)"
             )
-        scored = source.kind == "toy" or self.images is not None
+        scored = source.kind in ("toy", "table") or self.images is not None
         self.num_samples = cfg.eval.num_samples if scored else cfg.eval.grid_samples
-        self.sample_fn = make_sample_fn(gan, min(500, self.num_samples))
+        if source.kind == "table":
+            table_fn = make_table_sample_fn(gan, min(500, self.num_samples))
+            cond_arrays, index = source.arrays["cond"], jnp.asarray(-1)
+            self.sample_fn = lambda state, key: table_fn(state, key, cond_arrays, index)
+        else:
+            self.sample_fn = make_sample_fn(gan, min(500, self.num_samples))
         self.key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), EVAL_KEY_SALT)
         self.protocol: dict[str, Any] = {}
 
@@ -140,6 +170,9 @@ class Evaluator:
     def metrics(self, samples: np.ndarray) -> dict[str, float]:
         if self.source.kind == "toy":
             return mixture_diagnostics(samples, self.source.info["means"], self.source.info["sigma"])
+        if self.table is not None:
+            values, self.protocol = self.table(samples)
+            return values
         if self.images is None:
             return {}
         values, self.protocol = self.images(to_uint8(samples))  # quantised like the real images
@@ -154,6 +187,12 @@ class Evaluator:
             plots.plot_samples_2d(samples, real, out, means=info["means"], title=title)
             counts = mode_counts(samples, info["means"], info["sigma"])
             plots.plot_mode_histogram(counts, plots_dir / "modes.png", title=f"{title}: high-quality samples per mode")
+        elif self.source.kind == "table":
+            transformer = self.source.info["transformer"]
+            real, synth = self.source.info["table"], transformer.inverse_transform(samples)
+            plots.plot_table_columns(real, synth, out, title=title)
+            diff_png = plots_dir / "correlation_difference.png"
+            plots.plot_correlation_difference(real, synth, diff_png, transformer.kinds, title=title)
         else:
             plots.save_image_grid(to_uint8(samples[: self.cfg.eval.grid_samples]), out)
         return out
@@ -173,6 +212,8 @@ BEST_DIRECTIONS = {
     "classifier_fid": "min",
     "classifier_kid": "min",
     "stacked_modes": "max",
+    "quality": "max",
+    "ml_f1": "max",
 }
 # Keys a resumed run may change without comment: they steer the loop, not what the state means.
 RESUME_FREE_KEYS = (
@@ -195,6 +236,9 @@ def best_metric_name(cfg: Config, source: DataSource) -> str | None:
     if name == "auto":
         if source.kind == "toy":
             return "reverse_kl"
+        if source.kind == "table":
+            names = table_metric_names(list(cfg.eval.metrics), cfg.data.target, bool(cfg.data.test_path))
+            return "quality" if "quality" in names else ("ml_f1" if "ml_efficacy" in names else None)
         names = image_metric_names(cfg)
         return next((n for n in ("fid", "classifier_fid") if n in names), None)
     if name not in BEST_DIRECTIONS:
@@ -239,7 +283,10 @@ def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
 
 def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
     plan = Parallel(cfg)  # devices, processes (joins jax.distributed before anything runs) and population members
-    source = build_source(cfg.data)
+    # A resumed table run keeps the model space it was trained in; a new run fits the transformer (seeded).
+    source = build_source(cfg.data, saved_transformer(run_dir) if cfg.train.resume else None)
+    if source.kind == "table" and plan.is_main:
+        source.info["transformer"].save(run_dir / TRANSFORMER_FILE)
     gan = build_gan(cfg, source)
     best_name = best_metric_name(cfg, source) if plan.population == 1 else None  # checkpoints/best holds one GAN
     state = plan.init_state(gan)  # replicated over the devices; stacked over population members

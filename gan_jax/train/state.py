@@ -38,11 +38,15 @@ def init_state(gan: GAN, seed: int) -> GANState:
     """Initialises both networks and optimizers from `seed` alone: same seed, same state."""
     root = jax.random.PRNGKey(seed)
     k_g, k_d, k_drop, k_run = jax.random.split(root, 4)
-    z = jnp.zeros((2, gan.z_dim), jnp.float32)
-    x = jnp.zeros((2, *gan.example_shape), jnp.float32)
-    y = jnp.zeros((2,), jnp.int32) if gan.num_classes else None
-    g_vars = gan.generator.init({"params": k_g, "dropout": k_drop}, z, y, train=False)
-    d_vars = gan.critic.init({"params": k_d}, x, y, train=False)
+    n = 2 * gan.pack  # whole packs for a critic that packs its inputs (parameter shapes do not depend on n)
+    z = jnp.zeros((n, gan.z_dim), jnp.float32)
+    x = jnp.zeros((n, *gan.example_shape), jnp.float32)
+    y = gan.dummy_condition(n)
+    # Jitted: Flax's init runs op by op otherwise, and each op compiles on its own (11 s for the CTGAN heads).
+    g_vars = jax.jit(lambda k, kd: gan.generator.init({"params": k, "dropout": kd, "sample": kd}, z, y, train=False))(
+        k_g, k_drop
+    )
+    d_vars = jax.jit(lambda k: gan.critic.init({"params": k}, x, y, train=False))(k_d)
     g_params, d_params = g_vars["params"], d_vars["params"]
     return GANState(
         step=jnp.zeros((), jnp.int32),

@@ -19,12 +19,14 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax.build import GAN
+from gan_jax.data.tabular import fixed_cond, sample_original_cond
 from gan_jax.losses import critic_targets
 from gan_jax.models.layers import cpu_compiler_options
 from gan_jax.regularizers import clip_weights, gradient_penalty
 from gan_jax.train.state import GANState
 
 Array = jax.Array
+CRITIC_DROPOUT_SALT = 0xD0  # critic dropout keys: fold_in of the update's key (the split keys stay as they were)
 Metrics = dict[str, Array]
 SampleFn = Callable[[dict[str, Array], Array, int], dict[str, Array]]
 
@@ -39,18 +41,35 @@ def _variables(params: Any, stats: Any) -> dict[str, Any]:
     return {"params": params, "batch_stats": stats} if stats else {"params": params}
 
 
-def generate(gan: GAN, params: Any, stats: Any, z: Array, y: Array | None, key: Array, *, train: bool):
+def _generator_rngs(key: Array) -> dict[str, Array]:
+    """'dropout' for dropout layers, 'sample' for stochastic output heads (the tabular Gumbel-softmax)."""
+    return {"dropout": key, "sample": jax.random.fold_in(key, 1)}
+
+
+def generate(gan: GAN, params: Any, stats: Any, z: Array, y: Any, key: Array, *, train: bool):
     """Runs G. In training mode batch-norm uses batch statistics and returns updated running averages."""
-    variables = _variables(params, stats)
     if not train:
-        return gan.generator.apply(variables, z, y, train=False), stats
-    x, updates = gan.generator.apply(variables, z, y, train=True, rngs={"dropout": key}, mutable=["batch_stats"])
-    return x, dict(updates.get("batch_stats", stats))
+        return gan.generator.apply(_variables(params, stats), z, y, train=False, rngs=_generator_rngs(key)), stats
+    x, stats, _ = generator_extra_loss(gan, params, stats, z, y, key)
+    return x, stats
 
 
-def criticize(gan: GAN, params: Any, stats: Any, x: Array, y: Array | None) -> tuple[Array, Any]:
-    """Runs D in training mode (batch statistics) and returns logits and the updated running averages."""
-    logits, updates = gan.critic.apply(_variables(params, stats), x, y, train=True, mutable=["batch_stats"])
+def generator_extra_loss(gan: GAN, params: Any, stats: Any, z: Array, y: Any, key: Array) -> tuple[Array, Any, Array]:
+    """G in training mode, plus the sum of the losses it sows into its 'losses' collection (the tabular
+    generator's conditional cross-entropy; 0 for generators that sow none). Returns (x, stats, extra)."""
+    x, updates = gan.generator.apply(
+        _variables(params, stats), z, y, train=True, rngs=_generator_rngs(key), mutable=["batch_stats", "losses"]
+    )
+    sown = jax.tree_util.tree_leaves(updates.get("losses", {}))
+    extra = sum((jnp.sum(v) for v in sown), jnp.zeros((), jnp.float32))
+    return x, dict(updates.get("batch_stats", stats)), extra
+
+
+def criticize(gan: GAN, params: Any, stats: Any, x: Array, y: Any, key: Array | None = None) -> tuple[Array, Any]:
+    """Runs D in training mode (batch statistics; dropout from `key`) and returns logits and the updated
+    running averages."""
+    rngs = None if key is None else {"dropout": key}
+    logits, updates = gan.critic.apply(_variables(params, stats), x, y, train=True, rngs=rngs, mutable=["batch_stats"])
     return logits, dict(updates.get("batch_stats", stats))
 
 
@@ -69,14 +88,16 @@ def _weight_on(weight: float | Array) -> bool:
     return isinstance(weight, jax.Array) or weight > 0
 
 
-def _cat(a: Array | None, b: Array | None) -> Array | None:
-    return None if a is None else jnp.concatenate([a, b])
+def _cat(a: Any, b: Any) -> Any:
+    """Concatenates two batches along the batch axis; conditions may be arrays, dicts of arrays or None."""
+    return jax.tree_util.tree_map(lambda u, v: jnp.concatenate([u, v]), a, b)
 
 
 def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array], key: Array):
     k_data, k_z, k_drop, k_gp, k_flip = jax.random.split(key, 5)
+    k_d_drop = jax.random.fold_in(key, CRITIC_DROPOUT_SALT)
     batch = _split_batch(gan, sample(arrays, k_data, gan.batch_size))
-    x_real, y = batch["x"], batch.get("y") if gan.num_classes else None
+    x_real, y = batch["x"], batch.get("y") if gan.conditional else None
     z = _split_batch(gan, sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent))
     x_fake, g_stats = generate(gan, state.g_params, state.g_stats, z, y, k_drop, train=True)
     x_fake = jax.lax.stop_gradient(x_fake)
@@ -88,19 +109,23 @@ def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str,
         if state.d_stats:
             # Real and fake go through D separately, as in the PyTorch references: each is normalised by its own
             # batch statistics, and the running averages are threaded from the first call into the second.
-            real, stats = criticize(gan, d_params, state.d_stats, x_real, y)
-            fake, stats = criticize(gan, d_params, stats, x_fake, y)
+            real, stats = criticize(gan, d_params, state.d_stats, x_real, y, k_d_drop)
+            fake, stats = criticize(gan, d_params, stats, x_fake, y, jax.random.fold_in(k_d_drop, 1))
         else:
             # Without batch statistics examples are independent: one call on both halves is the same function
             # and runs as one larger matrix product.
-            both, stats = criticize(gan, d_params, state.d_stats, jnp.concatenate([x_real, x_fake]), _cat(y, y))
+            both_x = jnp.concatenate([x_real, x_fake])
+            both, stats = criticize(gan, d_params, state.d_stats, both_x, _cat(y, y), k_d_drop)
             real, fake = jnp.split(both, 2)
         loss = gan.loss.critic(real, fake, t_real, t_fake)
         aux = {"d_real": jnp.mean(real), "d_fake": jnp.mean(fake)}
         thr = gan.loss.decision_threshold
         aux |= {"acc_real": jnp.mean(real > thr), "acc_fake": jnp.mean(fake < thr)}
         if _weight_on(gan.gp_weight):
-            gp = gradient_penalty(lambda x: criticize(gan, d_params, stats, x, y)[0], x_real, x_fake, k_gp)
+            k_gp_drop = jax.random.fold_in(k_gp, 1)
+            gp = gradient_penalty(
+                lambda x: criticize(gan, d_params, stats, x, y, k_gp_drop)[0], x_real, x_fake, k_gp, gan.pack
+            )
             loss, aux = loss + gan.gp_weight * gp, aux | {"gp": gp}
         return loss, (stats, aux)
 
@@ -124,20 +149,25 @@ def update_ema(gan: GAN, state: GANState, g_params: Any) -> Any:
 
 def generator_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str, Array], key: Array):
     k_data, k_z, k_drop = jax.random.split(key, 3)
-    y = _split_batch(gan, sample(arrays, k_data, gan.batch_size)).get("y") if gan.num_classes else None
+    k_d_drop = jax.random.fold_in(key, CRITIC_DROPOUT_SALT)
+    y = _split_batch(gan, sample(arrays, k_data, gan.batch_size)).get("y") if gan.conditional else None
     z = _split_batch(gan, sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent))
 
     def loss_fn(g_params):
-        x_fake, g_stats = generate(gan, g_params, state.g_stats, z, y, k_drop, train=True)
-        fake, _ = criticize(gan, state.d_params, state.d_stats, x_fake, y)  # D's statistics stay as they are
-        return gan.loss.generator(fake), g_stats
+        x_fake, g_stats, extra = generator_extra_loss(gan, g_params, state.g_stats, z, y, k_drop)
+        fake, _ = criticize(gan, state.d_params, state.d_stats, x_fake, y, k_d_drop)  # D's statistics unchanged
+        adversarial = gan.loss.generator(fake)
+        return adversarial + extra, (g_stats, adversarial, extra)
 
-    (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+    (loss, (g_stats, adversarial, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
     loss, grads = _replica_mean(gan, (loss, grads))
     updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     state = state.replace(g_params=g_params, g_stats=g_stats, g_opt=g_opt, g_ema=update_ema(gan, state, g_params))
-    return state, {"g_loss": loss, "g_grad_norm": optax.global_norm(grads)}
+    metrics = {"g_loss": loss, "g_grad_norm": optax.global_norm(grads)}
+    if gan.condition == "table":  # the two parts of G's loss, as CTGAN reports them
+        metrics |= _replica_mean(gan, {"g_adversarial": adversarial, "g_cond_loss": extra})
+    return state, metrics
 
 
 NONFINITE_QUANTITIES = ("d_loss", "d_grad", "d_params", "g_loss", "g_grad", "g_params")
@@ -253,6 +283,22 @@ def make_sample_fn(gan: GAN, batch_size: int) -> Callable[[GANState, Array], Arr
     def run(state: GANState, key: Array) -> Array:
         z = sample_latent(key, batch_size, gan.z_dim, gan.latent)
         return generate(gan, state.sampling_params, state.g_stats, z, None, key, train=False)[0]
+
+    return jax.jit(run, compiler_options=cpu_compiler_options())
+
+
+@functools.lru_cache(maxsize=16)
+def make_table_sample_fn(gan: GAN, batch_size: int) -> Callable[[GANState, Array, Any, Array], Array]:
+    """Jitted tabular G in evaluation mode: `fn(state, key, cond_arrays, index)` gives model-space rows whose
+    condition is drawn from the data's category frequencies (CTGAN's sampling) when `index` < 0, or is the
+    one category `index` (`TableTransformer.cond_index(column, value)`) for every row."""
+
+    def run(state: GANState, key: Array, cond_arrays: Any, index: Array) -> Array:
+        k_z, k_cond, k_out = jax.random.split(key, 3)
+        z = sample_latent(k_z, batch_size, gan.z_dim, gan.latent)
+        drawn = sample_original_cond(cond_arrays, k_cond, batch_size)
+        cond = jnp.where(index >= 0, fixed_cond(gan.cond_dim, jnp.maximum(index, 0), batch_size), drawn)
+        return generate(gan, state.sampling_params, state.g_stats, z, {"cond": cond}, k_out, train=False)[0]
 
     return jax.jit(run, compiler_options=cpu_compiler_options())
 
