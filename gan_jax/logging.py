@@ -105,24 +105,19 @@ class Logger:
 
     def log(self, step: int, metrics: Mapping[str, float | int]) -> None:
         """Append ``{"step": step, **metrics}`` to metrics.jsonl (flushed), send it to W&B, update the bar."""
-        if self._file is None:
-            return
-        values = {key: _plain(value) for key, value in metrics.items()}
-        self._file.write(dumps_json({"step": int(step), **values}) + "\n")
-        self._file.flush()
-        if self._run is not None:
-            self._run.log(values, step=int(step))
-        if self._bar is not None:
-            self._postfix |= {key: f"{float(values[key]):.4g}" for key in _POSTFIX_KEYS if key in values}
-            self._bar.set_postfix(self._postfix, refresh=False)
+        self._record(self._file, step, metrics)
 
     def log_timing(self, step: int, values: Mapping[str, float]) -> None:
         """Wall-clock measurements (steps/s): timing.jsonl, W&B and the bar, never metrics.jsonl."""
-        if self._timing is None:
+        self._record(self._timing, step, values)
+
+    def _record(self, file: IO[str] | None, step: int, metrics: Mapping[str, float | int]) -> None:
+        """One JSON line into `file` (flushed), the same values to W&B and the progress bar's postfix."""
+        if file is None:
             return
-        values = {key: _plain(value) for key, value in values.items()}
-        self._timing.write(dumps_json({"step": int(step), **values}) + "\n")
-        self._timing.flush()
+        values = {key: _plain(value) for key, value in metrics.items()}
+        file.write(dumps_json({"step": int(step), **values}) + "\n")
+        file.flush()
         if self._run is not None:
             self._run.log(values, step=int(step))
         if self._bar is not None:

@@ -14,6 +14,16 @@ from gan_jax.config import Config, register_configs, to_config
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def adult_dir() -> Path:
+    """The shared Adult CSVs: $GAN_JAX_DATA, the checkout's shared/, or the workspace's."""
+    here = Path(__file__).resolve()
+    roots = [os.environ.get("GAN_JAX_DATA"), here.parents[1] / "shared" / "data", SHARED_DATA]
+    for root in roots:
+        if root and (Path(root) / "adult" / "adult_train.csv").is_file():
+            return Path(root) / "adult"
+    return Path("/nonexistent/adult")
+
+
 def make_config(*overrides: str) -> Config:
     """The typed config `gan-jax-train <overrides>` would run, composed by Hydra from configs/."""
     register_configs()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import jax
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import adult_dir
 
 from gan_jax.data.tabular import (
     ConditionSampler,
@@ -22,18 +21,7 @@ from gan_jax.data.tabular import (
 )
 from gan_jax.errors import ConfigError, DataError
 
-
-def _adult_dir() -> Path:
-    """The shared Adult CSVs: $GAN_JAX_DATA, the checkout's shared/, or the workspace's (as tests/conftest.py)."""
-    here = Path(__file__).resolve()
-    roots = [os.environ.get("GAN_JAX_DATA"), here.parents[1] / "shared" / "data", here.parents[2] / "shared" / "data"]
-    for root in roots:
-        if root and (Path(root) / "adult" / "adult_train.csv").is_file():
-            return Path(root) / "adult"
-    return Path("/nonexistent/adult")
-
-
-ADULT_TRAIN = _adult_dir() / "adult_train.csv"
+ADULT_TRAIN = adult_dir() / "adult_train.csv"
 ADULT_NUMERIC = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
 needs_adult = pytest.mark.skipif(not ADULT_TRAIN.is_file(), reason="shared Adult CSVs not present")
 

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import adult_dir
 
 from gan_jax.data.tabular import TableTransformer, read_table
 from gan_jax.errors import DataError
 from gan_jax.metrics.tabular import distance_to_closest_record, ml_efficacy, quality_report
 
-
-def _adult_dir() -> Path:
-    """The shared Adult CSVs: $GAN_JAX_DATA, the checkout's shared/, or the workspace's (as tests/conftest.py)."""
-    here = Path(__file__).resolve()
-    roots = [os.environ.get("GAN_JAX_DATA"), here.parents[1] / "shared" / "data", here.parents[2] / "shared" / "data"]
-    for root in roots:
-        if root and (Path(root) / "adult" / "adult_train.csv").is_file():
-            return Path(root) / "adult"
-    return Path("/nonexistent/adult")
-
-
-ADULT = _adult_dir()
+ADULT = adult_dir()
 pytestmark = pytest.mark.skipif(not (ADULT / "adult_train.csv").is_file(), reason="shared Adult CSVs not present")
 
 
