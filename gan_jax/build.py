@@ -49,6 +49,14 @@ class GAN:
     condition: str = "none"
     cond_dim: int = 0
     n_discrete: int = 0
+    # Class-conditional image GANs (model.conditioning): batches carry int labels `y` in 0..num_classes-1.
+    conditioning: str = "none"  # none | cgan | acgan | projection
+    aux_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # ACGAN class-loss weights: D real, D fake, G
+    r1_gamma: float = 0.0  # > 0: R1 penalty on real data
+    r1_every: int = 1  # lazy R1: every this many generator steps (scaled by it)
+    augment: tuple[str, ...] = ()  # DiffAugment ops applied to every critic input
+    instance_noise: float = 0.0  # std of the noise added to every critic input at step 0
+    instance_noise_steps: int = 0  # linear decay of that std to 0 (0: constant)
     # Set by train.parallel only: how the per-replica step spreads over devices (None on one device).
     axis_name: str | None = None  # pmap: the device axis that gradients, metrics and batch-norm average over
     batch_sharding: Any = None  # jit over a mesh: a NamedSharding that splits the batch axis across devices
@@ -64,19 +72,41 @@ class GAN:
             return {"cond": jnp.zeros((n, self.cond_dim)), "mask": jnp.zeros((n, self.n_discrete))}
         return jnp.zeros((n,), jnp.int32) if self.num_classes else None
 
+    @property
+    def class_conditional(self) -> bool:
+        """Whether G and D take class labels (model.conditioning)."""
+        return self.num_classes is not None
+
 
 def build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Module]:
     """Generator and critic; with model.pack > 1 the critic is wrapped to judge packs (PacGAN)."""
     if cfg.name == "ctgan" or source.kind == "table":
         return _build_table_models(cfg, source)
-    generator, critic = _build_models(cfg, source)
+    generator, critic = _build_models(cfg, source, _conditioning(cfg, source))
     if cfg.pack > 1:
         critic = PackedCritic(critic=critic, pack=cfg.pack)
     return generator, critic
 
 
-def _build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Module]:
+def _conditioning(cfg: ModelConfig, source: DataSource) -> dict[str, Any]:
+    """The label fields every conditional module takes: {} for unconditional models."""
+    if cfg.conditioning == "none":
+        return {}
+    if not source.num_classes:
+        raise ConfigError(
+            f"model.conditioning={cfg.conditioning} needs class labels, but data {source.name!r} has none; "
+            "use a labelled dataset (digits, mnist, fashion_mnist, cifar10, a class-per-subfolder folder, an npz "
+            "with y) or set model.conditioning=none"
+        )
+    return {"num_classes": source.num_classes, "conditioning": cfg.conditioning}
+
+
+COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
+
+
+def _build_models(cfg: ModelConfig, source: DataSource, cond: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
     shape = source.example_shape
+    sn = {"spectral_norm": cfg.spectral_norm}
     if cfg.name == "mlp":
         g = MLPGenerator(
             out_shape=shape,
@@ -84,8 +114,9 @@ def _build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.M
             activation=cfg.g_activation,
             dropout=cfg.g_dropout,
             output_activation=cfg.g_output,
+            **cond,
         )
-        return g, MLPCritic(widths=tuple(cfg.d_widths), activation=cfg.d_activation)
+        return g, MLPCritic(widths=tuple(cfg.d_widths), activation=cfg.d_activation, **cond, **sn)
     if source.kind != "images":
         raise ConfigError(
             f"model.name={cfg.name!r} needs image data, but data.name={source.name!r} is 2-D; use model=mlp"
@@ -95,18 +126,31 @@ def _build_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.M
     height, width, channels = shape
     if height != width:
         raise ConfigError(f"model.name={cfg.name!r} needs square images, got {height}x{width}")
+    dtype = {"dtype": COMPUTE_DTYPES[cfg.compute_dtype]}
     if cfg.name == "dcgan":
-        kw = {"resolution": height, "weight_init": cfg.init}
+        kw = {"resolution": height, "weight_init": cfg.init, "width_scale": cfg.width_scale, **cond, **dtype}
         return (
-            dcgan.DCGANGenerator(**kw, channels=channels, z_dim=cfg.z_dim),
-            dcgan.DCGANCritic(**kw, channels=channels * cfg.pack, activation=cfg.d_activation),  # packs: m*C
+            dcgan.DCGANGenerator(**kw, channels=channels, z_dim=cfg.z_dim, dropout=cfg.g_dropout),
+            dcgan.DCGANCritic(**kw, **sn, channels=channels * cfg.pack, activation=cfg.d_activation),  # packs: m*C
         )
+    if cfg.name == "resnet":
+        from gan_jax.models import resnet
+
+        kw = {"resolution": height, "attention_resolution": cfg.attention_resolution, **dtype}
+        g_cond = {"num_classes": cond["num_classes"]} if cond else {}
+        generator = resnet.ResNetGenerator(
+            **kw, **g_cond, channels=channels, z_dim=cfg.z_dim, width=cfg.g_channels, dropout=cfg.g_dropout
+        )
+        critic = resnet.ResNetCritic(**kw, **cond, **sn, channels=channels * cfg.pack, width=cfg.d_channels)
+        return generator, critic
     if cfg.name == "radford":
         if height != 64:
             raise ConfigError(f"model=radford is the 64x64 DCGAN; set data.resolution=64 (got {height})")
-        critic = dcgan.RadfordCritic(channels=channels * cfg.pack)
+        if cond:
+            raise ConfigError("model=radford is unconditional; use model=dcgan or model=resnet for conditioning")
+        critic = dcgan.RadfordCritic(channels=channels * cfg.pack, **sn)
         return dcgan.RadfordGenerator(channels=channels, z_dim=cfg.z_dim), critic
-    raise ConfigError(f"model.name={cfg.name!r} is unknown; choose one of: mlp, dcgan, radford")
+    raise ConfigError(f"model.name={cfg.name!r} is unknown; choose one of: mlp, dcgan, radford, resnet")
 
 
 def _build_table_models(cfg: ModelConfig, source: DataSource) -> tuple[nn.Module, nn.Module]:
@@ -159,7 +203,14 @@ def build_gan(cfg: Config, source: DataSource) -> GAN:
         z_dim=cfg.model.z_dim,
         latent=cfg.model.latent,
         example_shape=source.example_shape,
-        num_classes=None,  # class-conditional GANs arrive with the model zoo; labels are loaded but unused
+        num_classes=source.num_classes if cfg.model.conditioning != "none" else None,
+        conditioning=cfg.model.conditioning,
+        aux_weights=(cfg.loss.aux_real_weight, cfg.loss.aux_fake_weight, cfg.loss.aux_g_weight),
+        r1_gamma=cfg.loss.r1_gamma,
+        r1_every=cfg.loss.r1_every,
+        augment=tuple(cfg.train.augment),
+        instance_noise=cfg.train.instance_noise,
+        instance_noise_steps=cfg.train.instance_noise_steps,
         **_condition(source),
         batch_size=cfg.train.batch_size,
         n_critic=cfg.train.n_critic,

@@ -20,9 +20,12 @@ from gan_jax.errors import ConfigError
 class DataConfig:
     """What to train on. Toy mixtures are sampled on device; image sets are loaded once into device memory."""
 
-    name: str = "ring"  # ring | grid | gaussian | disk | digits | mnist | stacked_mnist | npz | csv
+    # ring | grid | gaussian | disk | digits | mnist | fashion_mnist | cifar10 | stacked_mnist | npz | folder | csv
+    name: str = "ring"
     root: str | None = None  # data root for file datasets; falls back to $GAN_JAX_DATA, then ~/.cache/gan_jax/data
-    path: str | None = None  # data=npz: the .npz file (x: NHWC images, optional y) | data=csv: the training table
+    # data=npz: the .npz file (x: NHWC images, optional y) | data=folder: a folder of images (one subfolder per
+    # class, sorted names -> labels 0..K-1, or the images directly: unlabelled) | data=csv: the training table
+    path: str | None = None
     # data=csv (tabular GANs). Relative paths are looked up as given, then under the data root.
     test_path: str | None = None  # real rows held out from training: ML efficacy's test set, DCR's reference
     target: str | None = None  # classification target column for ML efficacy (CTGAN protocol)
@@ -31,16 +34,23 @@ class DataConfig:
     size: int = 50000  # data=stacked_mnist: images built (three MNIST digits as RGB, 1,000 modes)
     pixel_range: list[float] = field(default_factory=lambda: [0.0, 255.0])  # data=npz: range of non-uint8 x
     sigma: float = 0.02  # std of each mixture component (toy data)
-    resolution: int = 32  # image side after resizing (digits: 8, 16, 28, 32; mnist: 28 or 32)
-    split: str = "test"  # file datasets: which split to read
+    # image side after resizing (digits: 8, 16, 28, 32; mnist, fashion_mnist: 28 or 32; cifar10: 32; folder: any,
+    # after a centre crop to square)
+    resolution: int = 32
+    # which split to read: mnist, fashion_mnist, stacked_mnist: train (60k) | test (10k); cifar10: train (50k,
+    # data_batch_1..5) | test (10k, test_batch). digits, npz, folder, csv have no splits (the whole file/folder).
+    split: str = "test"
     download: bool = False  # fetch a missing file (checksum-verified) when online
+    verify_checksums: bool = True  # check mnist / fashion_mnist / cifar10 files against the published checksums
+    hflip: bool = False  # image sets: mirror each drawn example left-right with probability 1/2 (augmentation)
 
 
 @dataclass
 class ModelConfig:
     """Generator and critic. One flat node so every field is validated; fields a family ignores are unused."""
 
-    name: str = "mlp"  # mlp | dcgan | radford | ctgan (tables: residual G, packed critic, Gumbel-softmax heads)
+    # mlp | dcgan | radford | resnet (SNGAN) | ctgan (tables: residual G, packed critic, Gumbel-softmax heads)
+    name: str = "mlp"
     z_dim: int = 16
     latent: str = "normal"  # normal: N(0, I) | uniform: U(-1, 1)
     # MLP family
@@ -55,7 +65,17 @@ class ModelConfig:
     cond_loss_weight: float = 1.0  # model=ctgan: weight of the generator's conditional cross-entropy
     # convolutional families (image channels and resolution come from the dataset)
     init: str = "default"  # default (Flax) | normal02 (Radford's N(0, 0.02))
+    width_scale: float = 1.0  # model=dcgan: every layer's width times this (1 = StudioGAN's; < 1 for quick runs)
     pack: int = 1  # PacGAN: the critic judges packs of this many samples, all real or all fake (1 = plain GAN)
+    # Class-conditional GANs (labelled image data): where the label enters (models/conditioning.py).
+    # cgan: G's latent and D's input; acgan: G's latent and an auxiliary classifier on D (class losses: loss.aux_*);
+    # projection: conditional batch norm in G and the projection term in D.
+    conditioning: str = "none"  # none | cgan | acgan | projection
+    spectral_norm: bool = False  # spectral normalisation of every critic layer (power-iteration state in the state)
+    attention_resolution: int = 0  # > 0: a SAGAN self-attention block at this feature-map size in G and D (resnet)
+    g_channels: int = 256  # model=resnet: generator width (SNGAN CIFAR-10: 256)
+    d_channels: int = 128  # model=resnet: critic width (SNGAN CIFAR-10: 128)
+    compute_dtype: str = "float32"  # float32 | bfloat16: convolution compute; parameters and optimizer stay float32
 
 
 @dataclass
@@ -67,6 +87,12 @@ class LossConfig:
     clip_value: float = 0.01  # WGAN weight clipping bound
     label_smoothing: float = 0.0  # one-sided: real target 1 - s (minimax, ns, lsgan)
     label_flip_prob: float = 0.0  # swap real/fake targets of each example with this probability
+    # model.conditioning=acgan: weights of the auxiliary classifier's cross-entropy (Odena et al. 2017)
+    aux_real_weight: float = 1.0  # in D's loss, on real images with their labels
+    aux_fake_weight: float = 1.0  # in D's loss, on generated images with the labels they were drawn for
+    aux_g_weight: float = 1.0  # in G's loss, on generated images
+    r1_gamma: float = 0.0  # > 0: R1 penalty gamma/2 E||grad D(x_real)||^2 (Mescheder et al. 2018)
+    r1_every: int = 1  # lazy R1 (StyleGAN2): applied every this many generator steps, scaled by it
 
 
 @dataclass
@@ -104,6 +130,11 @@ class TrainConfig:
     on_nonfinite: str = "stop"  # stop: end the run at a NaN/Inf loss, gradient or weight | skip: skip such steps
     best_metric: str = "auto"  # evaluation metric whose best value is kept in checkpoints/best (auto | none | name)
     population: int = 1  # > 1 trains this many independent GANs in one vmapped program (see PopulationConfig)
+    # DiffAugment (Zhao et al. 2020): ops applied to real and fake images before the critic, in G's and D's
+    # updates: any of color, translation, cutout (e.g. train.augment=[color,translation,cutout])
+    augment: list[str] = field(default_factory=list)
+    instance_noise: float = 0.0  # > 0: Gaussian noise of this std added to D's real and fake inputs
+    instance_noise_steps: int = 0  # the noise std decays linearly to 0 over these steps (0: constant)
 
 
 @dataclass
@@ -144,6 +175,9 @@ class EvalConfig:
     metrics: list[str] = field(default_factory=lambda: ["auto"])
     cache_dir: str | None = None  # classifier/Inception weights and reference statistics ($GAN_JAX_CACHE)
     num_real: int = 0  # real images in the reference statistics; 0 = the whole dataset (split)
+    # Split of the training dataset whose images are the metrics' reference (e.g. test for StudioGAN's
+    # "10k test vs 10k generated" FID); null: the images the run trains on.
+    reference_split: str | None = None
 
 
 @dataclass
@@ -193,6 +227,9 @@ class SampleConfig:
     out: str = "samples.npz"
     checkpoint: str = "latest"  # latest (newest valid) | best (by train.best_metric) | a step number
     member: int | None = None  # population runs (train.population > 1): which member's generator to sample
+    # class-conditional runs: n samples of class k (label=k) or of each listed class (label=[0,3,7]), one class per
+    # grid row; null: n samples cycling through all classes
+    label: Any = None
     condition: ConditionConfig = field(default_factory=ConditionConfig)  # table runs only
 
 
@@ -210,11 +247,26 @@ class EvalRunConfig:
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": ("ring", "grid", "gaussian", "disk", "digits", "mnist", "stacked_mnist", "npz", "csv"),
-    "model.name": ("mlp", "dcgan", "radford", "ctgan"),
+    "data.name": (
+        "ring",
+        "grid",
+        "gaussian",
+        "disk",
+        "digits",
+        "mnist",
+        "fashion_mnist",
+        "cifar10",
+        "stacked_mnist",
+        "npz",
+        "folder",
+        "csv",
+    ),
+    "model.name": ("mlp", "dcgan", "radford", "resnet", "ctgan"),
     "model.latent": ("normal", "uniform"),
     "model.g_output": ("linear", "tanh"),
     "model.init": ("default", "normal02"),
+    "model.conditioning": ("none", "cgan", "acgan", "projection"),
+    "model.compute_dtype": ("float32", "bfloat16"),
     "loss.name": ("minimax", "ns", "lsgan", "wgan", "wgan_gp", "hinge"),
     "optim.g.name": ("adam", "rmsprop", "sgd"),
     "optim.d.name": ("adam", "rmsprop", "sgd"),
@@ -257,6 +309,7 @@ def validate(cfg: Config) -> Config:
     for key in ("steps", "batch_size", "n_critic", "steps_per_call", "log_every", "ckpt_every", "keep_checkpoints"):
         _positive(getattr(t, key), f"train.{key}")
     _positive(cfg.model.z_dim, "model.z_dim")
+    _positive(cfg.model.width_scale, "model.width_scale")
     if cfg.model.pack < 1 or cfg.train.batch_size % cfg.model.pack:
         raise ConfigError(
             f"model.pack={cfg.model.pack} must be >= 1 and divide train.batch_size={cfg.train.batch_size}; "
@@ -283,6 +336,7 @@ def validate(cfg: Config) -> Config:
     if cfg.data.name == "npz" and not cfg.data.path:
         raise ConfigError("data=npz needs data.path=FILE.npz (x: NHWC images, optional y: labels)")
     _validate_tabular(cfg)
+    _validate_tricks(cfg)
     if cfg.data.sigma <= 0:
         raise ConfigError(f"data.sigma={cfg.data.sigma} must be positive")
     _validate_parallel(cfg)
@@ -309,6 +363,37 @@ def _validate_tabular(cfg: Config) -> None:
     for opt_key in ("g", "d"):
         if getattr(cfg.optim, opt_key).weight_decay < 0:
             raise ConfigError(f"optim.{opt_key}.weight_decay must be >= 0")
+
+
+def _validate_tricks(cfg: Config) -> None:
+    """Ranges of the regularizers and augmentations, and the combinations they do not support."""
+    from gan_jax.augment import POLICIES  # imported here: augment imports jax, config stays light to import
+
+    loss, train = cfg.loss, cfg.train
+    for key in ("aux_real_weight", "aux_fake_weight", "aux_g_weight", "r1_gamma"):
+        if getattr(loss, key) < 0:
+            raise ConfigError(f"loss.{key}={getattr(loss, key)} must be >= 0")
+    _positive(loss.r1_every, "loss.r1_every")
+    unknown = [op for op in train.augment if op not in POLICIES]
+    if unknown:
+        raise ConfigError(f"train.augment: unknown op(s) {unknown}; choose from {', '.join(POLICIES)}")
+    if train.augment and cfg.data.name in TOY_AND_TABLE:
+        raise ConfigError(f"train.augment (DiffAugment) applies to images, not data={cfg.data.name}; remove it")
+    if train.instance_noise < 0 or train.instance_noise_steps < 0:
+        raise ConfigError("train.instance_noise and train.instance_noise_steps must be >= 0")
+    if cfg.model.attention_resolution < 0:
+        raise ConfigError(f"model.attention_resolution={cfg.model.attention_resolution} must be >= 0 (0 = none)")
+    if cfg.model.conditioning != "none":
+        if cfg.data.name in TOY_AND_TABLE:
+            raise ConfigError(
+                f"model.conditioning={cfg.model.conditioning} needs labelled images (digits, mnist, fashion_mnist, "
+                f"cifar10, folder, npz with y), not data={cfg.data.name}; set model.conditioning=none"
+            )
+        if cfg.model.pack > 1:
+            raise ConfigError("model.pack > 1 (PacGAN) is unconditional; set model.pack=1 or model.conditioning=none")
+
+
+TOY_AND_TABLE = ("ring", "grid", "gaussian", "disk", "csv")
 
 
 def _validate_parallel(cfg: Config) -> None:

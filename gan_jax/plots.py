@@ -128,6 +128,14 @@ def save_image_grid(images: np.ndarray, out_png: str | Path, nrow: int | None = 
     picture.save(path)
 
 
+def save_class_grid(images: np.ndarray, labels: np.ndarray, out_png: str | Path, max_images: int = 100) -> None:
+    """A class-conditional sample grid: one row per class (in label order), the same number of samples in each."""
+    classes = np.unique(labels)
+    per_row = max(1, min(max_images // len(classes), min(int(np.sum(labels == k)) for k in classes)))
+    rows = [images[np.flatnonzero(labels == k)[:per_row]] for k in classes]
+    save_image_grid(np.concatenate(rows), out_png, nrow=per_row)
+
+
 def plot_table_columns(
     real: pd.DataFrame, synth: pd.DataFrame, out_png: str | Path, title: str = "", max_categories: int = 12
 ) -> None:

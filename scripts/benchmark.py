@@ -5,6 +5,7 @@
     python scripts/benchmark.py --torch          # also runs scripts/torch_reference.py on the same machine
     python scripts/benchmark.py --case inception # FID Inception feature extraction (needs the converted weights)
     python scripts/benchmark.py --case population # toy_ring: 16 GANs vmapped in one program against 1 GAN
+    python scripts/benchmark.py --case sngan32     # experiments/sngan_cifar10's step (also sngan32_bf16)
 
 The DCGAN case is StudioGAN's CIFAR-10 deep_conv at 32x32x3 (z=128) with batch 64, n_critic 2 and the
 non-saturating loss, on random uint8 images (speed does not depend on pixel values).
@@ -37,16 +38,22 @@ from gan_jax.train.step import make_train_fn
 CASES = {
     "toy_mlp": ["experiment=toy_ring", "train.batch_size=512", "model.z_dim=16"],
     "dcgan32": ["experiment=dcgan_digits", "train.batch_size=64", "train.n_critic=2", "loss=ns", "model.z_dim=128"],
+    # experiments/sngan_cifar10 (ResNet, spectral norm, hinge, n_critic 5, batch 64), and with bf16 convolutions
+    "sngan32": ["experiment=sngan_cifar10"],
+    "sngan32_bf16": ["experiment=sngan_cifar10", "model.compute_dtype=bfloat16"],
 }
+RANDOM_IMAGE_CASES = ("dcgan32", "sngan32", "sngan32_bf16")  # random 32x32x3 uint8 images with 10 labels
 
 
 def build(case: str):
     register_configs()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = to_config(compose("config", overrides=CASES[case]))
-    if case == "dcgan32":
-        x = np.random.default_rng(0).integers(0, 256, (1024, 32, 32, 3), dtype=np.uint8)
-        source = image_source(ImageData(x=x, y=None, name="random32x32x3"))
+    if case in RANDOM_IMAGE_CASES:
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 256, (1024, 32, 32, 3), dtype=np.uint8)
+        y = rng.integers(0, 10, 1024).astype(np.int32)
+        source = image_source(ImageData(x=x, y=y, name="random32x32x3"))
     else:
         source = build_source(cfg.data)
     gan = build_gan(cfg, source)

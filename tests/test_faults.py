@@ -115,6 +115,20 @@ def test_half_written_newest_save_falls_back(saved, capsys):
     assert not (directory / "3").exists() and list((directory / "damaged").iterdir())  # moved aside, not deleted
 
 
+def test_a_reader_leaves_a_save_in_progress_alone(saved, capsys):
+    """gan-jax-sample / gan-jax-eval may run beside training: a step without its manifest yet is skipped, not
+    moved away from under the writer (which would break the run's save)."""
+    directory, _, template = saved
+    (directory / "3" / MANIFEST).unlink()
+    ckpt = Checkpointer(directory)
+    try:
+        restored = ckpt.restore(template, read_only=True)
+    finally:
+        ckpt.close()
+    assert restored.step == 2 and "save in progress" in capsys.readouterr().err
+    assert (directory / "3").is_dir() and not (directory / "damaged").exists()
+
+
 def test_orbax_tmp_directory_is_ignored(saved, capsys):
     directory, _, template = saved
     shutil.copytree(directory / "3", directory / "4.orbax-checkpoint-tmp-1234")

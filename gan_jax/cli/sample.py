@@ -1,6 +1,7 @@
-"""`gan-jax-sample run_dir=DIR n=N seed=S out=FILE.npz [checkpoint=latest|best|STEP] [member=I]`: samples from a
-run (`member=I`: member I of a population run). Table runs write a CSV (`out=FILE.csv`), optionally with every
-row conditioned on one category: `condition.column=sex condition.value=Female`."""
+"""`gan-jax-sample run_dir=DIR n=N seed=S out=FILE.npz [checkpoint=latest|best|STEP] [member=I] [label=K|[K,..]]`:
+samples from a run (`member=I`: member I of a population run; `label=`: classes of a class-conditional run).
+Table runs write a CSV (`out=FILE.csv`), optionally with every row conditioned on one category:
+`condition.column=sex condition.value=Female`."""
 
 from __future__ import annotations
 
@@ -25,7 +26,26 @@ def to_sample_config(dcfg: object) -> SampleConfig:
         raise ConfigError(f"n={obj.n} must be positive")
     if obj.checkpoint not in ("latest", "best") and not str(obj.checkpoint).isdigit():
         raise ConfigError(f"checkpoint={obj.checkpoint!r} must be latest, best or a step number")
+    if obj.label is not None:
+        labels = obj.label if isinstance(obj.label, list) else [obj.label]
+        if not labels or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in labels):
+            raise ConfigError(f"label={obj.label!r} must be a class index k >= 0 or a list of them, e.g. label=[0,3]")
+        obj.label = labels
     return obj
+
+
+def class_labels(cfg: SampleConfig, num_classes: int | None, run_name: str) -> list[int] | None:
+    """The class of every sample: cfg.n per requested class, or cycling through all classes; None if unconditional."""
+    if num_classes is None:
+        if cfg.label is not None:
+            raise ConfigError(f"label= applies to class-conditional runs (model.conditioning); {run_name} is not one")
+        return None
+    if cfg.label is None:
+        return [i % num_classes for i in range(cfg.n)]
+    bad = [k for k in cfg.label if k >= num_classes]
+    if bad:
+        raise ConfigError(f"label={bad} out of range: {run_name} has classes 0..{num_classes - 1}")
+    return [k for k in cfg.label for _ in range(cfg.n)]
 
 
 def sample_run(cfg: SampleConfig) -> Path:
@@ -43,18 +63,25 @@ def sample_run(cfg: SampleConfig) -> Path:
         return sample_table(cfg, source, gan, state)
     if cfg.condition.column is not None:
         raise ConfigError("condition.column applies to table runs (data=csv); this run trained on " + source.name)
-    fn = make_sample_fn(gan, min(cfg.n, 500))
-    samples = np.asarray(sample_generator(fn, state, jax.random.PRNGKey(cfg.seed), cfg.n))
+    labels = class_labels(cfg, gan.num_classes if gan.class_conditional else None, run.name)
+    batch = min(cfg.n, 500)
+    fn = make_sample_fn(gan, batch)
+    n = cfg.n if labels is None else len(labels)
+    samples = np.asarray(sample_generator(fn, state, jax.random.PRNGKey(cfg.seed), n, labels, batch))
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_suffix(".png")
-    if source.kind == "images":
+    extra = {} if labels is None else {"labels": np.asarray(labels, np.int32)}
+    if source.kind == "images" and labels is not None:
+        samples = to_uint8(samples)
+        plots.save_class_grid(samples, np.asarray(labels), png, max_images=max(100, 10 * len(set(labels))))
+    elif source.kind == "images":
         samples = to_uint8(samples)
         plots.save_image_grid(samples, png)
     else:
         real = np.asarray(source.sample(source.arrays, jax.random.PRNGKey(cfg.seed), cfg.n)["x"])
         plots.plot_samples_2d(samples, real, png, means=source.info.get("means"), title=f"{run.name} samples")
-    np.savez(out, samples=samples, step=int(state.step))
+    np.savez(out, samples=samples, step=int(state.step), **extra)
     print(f"wrote {out} ({samples.shape[0]} samples, step {int(state.step)}) and {png}")
     return out
 

@@ -41,9 +41,15 @@ def _sample_toy(name: str, arrays: dict[str, Array], key: Array, batch_size: int
     return {"x": toy.sample_mixture(key, name, arrays["means"], arrays["sigma"], batch_size)}
 
 
-def _sample_images(arrays: dict[str, Array], key: Array, batch_size: int) -> Batch:
+def _sample_images(arrays: dict[str, Array], key: Array, batch_size: int, hflip: bool = False) -> Batch:
+    """Draw by index; with `hflip`, mirror each example left-right with probability 1/2. The flip coins come from
+    `fold_in(key, 1)`, so the indices (and with hflip off, the whole batch) are those drawn without flips."""
     idx = jax.random.randint(key, (batch_size,), 0, arrays["x"].shape[0])
-    batch = {"x": arrays["x"][idx].astype(jnp.float32) / 127.5 - 1.0}
+    x = arrays["x"][idx]
+    if hflip:
+        flip = jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, (batch_size,))
+        x = jnp.where(flip[:, None, None, None], x[:, :, ::-1, :], x)
+    batch = {"x": x.astype(jnp.float32) / 127.5 - 1.0}
     if "y" in arrays:
         batch["y"] = arrays["y"][idx]
     return batch
@@ -56,8 +62,9 @@ def toy_source(name: str, sigma: float) -> DataSource:
     return DataSource(name, "toy", arrays, partial(_sample_toy, name), (2,), None, info)
 
 
-def image_source(data: images.ImageData) -> DataSource:
-    """Images stay uint8 on device (4x less memory); the step converts each batch to [-1, 1] floats."""
+def image_source(data: images.ImageData, hflip: bool = False) -> DataSource:
+    """Images stay uint8 on device (4x less memory); the step converts each batch to [-1, 1] floats.
+    `hflip`: random horizontal flips inside the jitted sampler (augmentation at no host cost)."""
     images.validate_images(data.x, data.name)
     arrays = {"x": jnp.asarray(data.x)}
     num_classes = None
@@ -65,7 +72,8 @@ def image_source(data: images.ImageData) -> DataSource:
         arrays["y"] = jnp.asarray(data.y, jnp.int32)
         num_classes = int(np.max(data.y)) + 1
     info = {"images": data}  # the host copy: reference set for evaluation metrics
-    return DataSource(data.name, "images", arrays, _sample_images, tuple(data.x.shape[1:]), num_classes, info)
+    sample = partial(_sample_images, hflip=True) if hflip else _sample_images
+    return DataSource(data.name, "images", arrays, sample, tuple(data.x.shape[1:]), num_classes, info)
 
 
 def _sample_table(arrays: dict[str, Array], key: Array, batch_size: int) -> Batch:
@@ -107,28 +115,44 @@ def saved_table_source(name: str, transformer: tabular.TableTransformer) -> Data
     return DataSource(name, "table", arrays, _sample_table, (transformer.output_dim,), None, info)
 
 
+IMAGE_SETS = ("digits", "mnist", "fashion_mnist", "cifar10", "stacked_mnist", "npz", "folder")
+
+
 def build_source(cfg: DataConfig, transformer: tabular.TableTransformer | None = None) -> DataSource:
     """Maps `data.name` to a DataSource; the one place dataset names live. `transformer`: see table_source."""
+    if cfg.hflip and cfg.name not in IMAGE_SETS:
+        raise ConfigError(f"data.hflip=true flips images, but data={cfg.name} is not an image set; drop data.hflip")
     if cfg.name == "csv":
         return table_source(cfg, transformer)
     if cfg.name in toy.MIXTURES:
         return toy_source(cfg.name, cfg.sigma)
+    return image_source(_load_images(cfg), hflip=cfg.hflip)
+
+
+def _load_images(cfg: DataConfig) -> images.ImageData:
+    """The image set `data.name` names, at `data.resolution`."""
     if cfg.name == "digits":
-        return image_source(images.load_digits(cfg.resolution))
-    if cfg.name == "mnist":
-        data = images.load_mnist(cfg.root, split=cfg.split, download=cfg.download)
-        if cfg.resolution != 28:
-            data = images.resize(data, cfg.resolution)
-        return image_source(data)
+        return images.load_digits(cfg.resolution)
+    if cfg.name in ("mnist", "fashion_mnist"):
+        spec = images.IDX_DATASETS[cfg.name]
+        data = images.load_idx(spec, cfg.root, cfg.split, cfg.download, cfg.verify_checksums)
+        return images.resize(data, cfg.resolution) if cfg.resolution != 28 else data
+    if cfg.name == "cifar10":
+        data = images.load_cifar10(cfg.root, cfg.split, cfg.download, cfg.verify_checksums)
+        return images.resize(data, cfg.resolution) if cfg.resolution != images.CIFAR10_SIDE else data
     if cfg.name == "stacked_mnist":
         data = load_stacked_mnist(cfg.root, cfg.size, seed=0, split=cfg.split)
-        return image_source(images.resize(data, cfg.resolution) if cfg.resolution != 28 else data)
+        return images.resize(data, cfg.resolution) if cfg.resolution != 28 else data
     if cfg.name == "npz":
         if not cfg.path:
             raise ConfigError("data=npz needs data.path=FILE.npz (x: NHWC images, optional y: labels)")
         data = images.load_npz(cfg.path, tuple(cfg.pixel_range))
         if cfg.resolution and data.x.shape[1:3] != (cfg.resolution, cfg.resolution):
             data = images.resize(data, cfg.resolution)
-        return image_source(data)
-    names = ", ".join((*toy.MIXTURES, "digits", "mnist", "stacked_mnist", "npz", "csv"))
+        return data
+    if cfg.name == "folder":
+        if not cfg.path:
+            raise ConfigError("data=folder needs data.path=DIR (a folder of images, one subfolder per class)")
+        return images.load_image_folder(cfg.path, cfg.resolution)
+    names = ", ".join((*toy.MIXTURES, *IMAGE_SETS, "csv"))
     raise ConfigError(f"data.name={cfg.name!r} is unknown; choose one of: {names}")

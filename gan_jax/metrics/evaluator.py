@@ -6,6 +6,8 @@ Metric names (`eval.metrics`):
   (`gan_jax.metrics.classifier`): fast on a CPU, comparable only with other gan_jax classifier numbers.
 - `classes`: predicted-class histogram of the samples: `classes_covered`, `class_reverse_kl` (KL(generated ‖ data)),
   `class_forward_kl` (inf when a class is missing).
+- `class_accuracy` (class-conditional models): the samples drawn for class k are classified as k this often:
+  `class_accuracy` over all samples and `class_accuracy_min`, the worst class (labels balanced over classes).
 - `stacked_modes`: Stacked MNIST, each channel classified as a digit: `stacked_modes` of 1000 and `stacked_kl`
   (KL(generated ‖ uniform)), the VEEGAN / PacGAN definitions.
 - `duplicates`, `memorization`: near-duplicate rate among samples and nearest-real-neighbour statistics, in
@@ -31,19 +33,28 @@ from gan_jax.metrics.fid import feature_stats, frechet_distance
 from gan_jax.metrics.kid import kid as kid_fn
 from gan_jax.metrics.prdc import prdc as prdc_fn
 
-CLASSIFIER_METRICS = ("classifier_fid", "classifier_kid", "classes", "stacked_modes", "duplicates", "memorization")
+CLASSIFIER_METRICS = (
+    "classifier_fid",
+    "classifier_kid",
+    "classes",
+    "class_accuracy",
+    "stacked_modes",
+    "duplicates",
+    "memorization",
+)
 INCEPTION_METRICS = ("fid", "kid", "prdc")
 IMAGE_METRICS = CLASSIFIER_METRICS + INCEPTION_METRICS
 CLASSIFIER_DATASETS = ("digits", "mnist", "stacked_mnist")
 DUPLICATE_THRESHOLD = 0.05  # classifier-feature distance, relative to the real data's median nearest-neighbour gap
 
 
-def default_image_metrics(dataset: str) -> list[str]:
-    """What `eval.metrics=auto` computes for an image set: the classifier metrics where a classifier exists."""
+def default_image_metrics(dataset: str, conditional: bool = False) -> list[str]:
+    """What `eval.metrics=auto` computes for an image set: the classifier metrics where a classifier exists
+    (with the per-class accuracy of a class-conditional model)."""
     if dataset == "stacked_mnist":
         return ["classifier_fid", "stacked_modes"]
     if dataset in ("digits", "mnist"):
-        return ["classifier_fid", "classifier_kid", "classes"]
+        return ["classifier_fid", "classifier_kid", "classes"] + (["class_accuracy"] if conditional else [])
     return []
 
 
@@ -163,23 +174,26 @@ class ImageEvaluator:
 
     # --- scoring ------------------------------------------------------------------------------------------------
 
-    def __call__(self, fake: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
-        """Values of the configured metrics on uint8 samples `fake` (N, H, W, C), and the protocol of each family."""
+    def __call__(self, fake: np.ndarray, labels: np.ndarray | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+        """Values of the configured metrics on uint8 samples `fake` (N, H, W, C), and the protocol of each family.
+        `labels`: the class each sample was drawn for (class-conditional generators; needed by class_accuracy)."""
         if fake.dtype != np.uint8:
             raise ConfigError(f"evaluation takes uint8 images (quantised like the real ones), got {fake.dtype}")
         values: dict[str, float] = {}
         protocol: dict[str, Any] = {}
         wanted = set(self.metrics)
         common = {"dataset": self.dataset, "split": self.split, "n_real": len(self.real.x), "n_fake": len(fake)}
+        if "class_accuracy" in wanted and labels is None:
+            raise ConfigError("eval.metrics: class_accuracy scores class-conditional models (model.conditioning)")
         if wanted & set(CLASSIFIER_METRICS):
-            values |= self._classifier_metrics(fake, wanted)
+            values |= self._classifier_metrics(fake, wanted, labels)
             protocol["classifier"] = {**common, **self.classifier_protocol()}
         if wanted & set(INCEPTION_METRICS):
             values |= self._inception_metrics(fake, wanted)
             protocol["inception"] = {**common, **self.inception().protocol}
         return values, protocol
 
-    def _classifier_metrics(self, fake: np.ndarray, wanted: set[str]) -> dict[str, float]:
+    def _classifier_metrics(self, fake: np.ndarray, wanted: set[str], labels: np.ndarray | None) -> dict[str, float]:
         values: dict[str, float] = {}
         needs_features = wanted & {"classifier_fid", "classifier_kid", "duplicates", "memorization"}
         feats = self.classifier_features(fake) if needs_features else None
@@ -198,10 +212,12 @@ class ImageEvaluator:
                 nn = image_modes.nearest_real_distance(feats, ref.features)
                 values["nn_real_ratio"] = nn["ratio"]
                 values["copy_fraction"] = nn["copy_fraction"]
+        predicted = self.classifier().predict(self._gray(fake)) if wanted & {"classes", "class_accuracy"} else None
+        if "class_accuracy" in wanted:
+            values |= class_accuracy(predicted, np.asarray(labels))
         if "classes" in wanted:
-            labels = self.classifier().predict(self._gray(fake))
             data_hist = np.bincount(self.real.y, minlength=10) if self.real.y is not None else None
-            diag = image_modes.class_histogram_diagnostics(labels, 10, data_hist)
+            diag = image_modes.class_histogram_diagnostics(predicted, 10, data_hist)
             values |= {
                 "classes_covered": diag["modes_covered"],
                 "class_reverse_kl": diag["reverse_kl"],
@@ -225,3 +241,13 @@ class ImageEvaluator:
         if "prdc" in wanted:
             values |= prdc_fn(ref.features, feats)
         return {k: float(v) if not isinstance(v, int) else v for k, v in values.items() if v is not None}
+
+
+def class_accuracy(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """How often samples drawn for class k are classified as k: overall, and for the worst class."""
+    if predicted.shape != labels.shape:
+        raise ValueError(f"class_accuracy: {predicted.shape[0]} predictions for {labels.shape[0]} labels")
+    hits = predicted == labels
+    per_class = [float(np.mean(hits[labels == k])) for k in np.unique(labels)]
+    values = {"class_accuracy": float(np.mean(hits)), "class_accuracy_min": min(per_class)}
+    return values | {f"class_accuracy_{int(k)}": a for k, a in zip(np.unique(labels), per_class, strict=True)}

@@ -6,15 +6,22 @@ for layer (same widths, kernels, paddings, BatchNorm eps 1e-4 and momentum 0.1, 
 
 Convolutions use `layers.Conv` / `layers.ConvTranspose`: the same parameters and function as Flax's, but
 their gradients stay on XLA:CPU's fast convolution path inside scanned train steps (see `layers.py`).
+
+The 32/28/64 DCGANs take the class-conditioning options of `conditioning.py` (cgan / acgan: label embedding
+joined to z, projection: conditional batch norm; critics: label maps at the input, ACGAN head or projection),
+spectral normalisation of the critic, dropout in G and a bf16 compute dtype; the defaults are the plain nets.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
 from gan_jax.errors import ConfigError
+from gan_jax.models.conditioning import CriticHead, LabelLatent, apply_layer, batch_norm_fn, join_label
 from gan_jax.models.layers import Conv, ConvTranspose
 from gan_jax.models.mlp import activation
 
@@ -77,22 +84,41 @@ class DCGANGenerator(nn.Module):
     z_dim: int = 128
     weight_init: str = "default"
     axis_name: str | None = None  # pmap's device axis: batch-norm statistics over the global batch
+    num_classes: int = 0  # > 0 with a conditioning: class-conditional
+    conditioning: str = "none"  # none | cgan | acgan (label embedding joined to z) | projection (conditional BN)
+    dropout: float = 0.0  # after each up-block, in training mode
+    width_scale: float = 1.0  # every layer's width times this (1 = the reference net; < 1 for quick CPU runs)
+    dtype: Any = None  # convolution compute dtype (bfloat16); parameters and batch norm stay float32
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
-        del y  # unconditional for now
         _check(self.resolution, self.channels)
         _check_latent(z, self.z_dim, "DCGANGenerator")
+        _check_labels(y, z.shape[0], self.num_classes, self.conditioning, "DCGANGenerator")
         kernel_init, scale_init = _inits(self.weight_init)
         size, width, widths = _G_PLAN[self.resolution]
+        width, widths = _scaled(width, self.width_scale), [_scaled(w, self.width_scale) for w in widths]
+        if self.conditioning in ("cgan", "acgan"):
+            z = LabelLatent(self.num_classes, name="label_latent")(z, y)
+        cbn_classes = self.num_classes if self.conditioning == "projection" else 0
+        norm = batch_norm_fn(
+            cbn_classes,
+            y,
+            train=train,
+            momentum=_BN_MOMENTUM,
+            epsilon=_BN_EPS,
+            axis_name=self.axis_name,
+            scale_init=scale_init,
+        )
         h = nn.Dense(size * size * width, kernel_init=kernel_init, name="linear0")(z)
         h = h.reshape(z.shape[0], size, size, width)
         for i, w in enumerate(widths):
-            h = ConvTranspose(w, (4, 4), (2, 2), kernel_init=kernel_init, name=f"deconv{i}")(h)
-            h = _batch_norm(train, scale_init, self.axis_name, f"bn{i}")(h)
-            h = nn.relu(h)
-        h = Conv(self.channels, (3, 3), padding=1, kernel_init=kernel_init, name="conv_out")(h)
-        return jnp.tanh(h)
+            h = ConvTranspose(w, (4, 4), (2, 2), kernel_init=kernel_init, dtype=self.dtype, name=f"deconv{i}")(h)
+            h = nn.relu(norm(h.astype(jnp.float32), f"bn{i}"))
+            if self.dropout > 0:
+                h = nn.Dropout(self.dropout, deterministic=not train)(h)
+        h = Conv(self.channels, (3, 3), padding=1, kernel_init=kernel_init, dtype=self.dtype, name="conv_out")(h)
+        return jnp.tanh(h.astype(jnp.float32))
 
 
 class DCGANCritic(nn.Module):
@@ -109,25 +135,54 @@ class DCGANCritic(nn.Module):
     activation: str = "relu"
     weight_init: str = "default"
     axis_name: str | None = None  # pmap's device axis: batch-norm statistics over the global batch
+    num_classes: int = 0
+    conditioning: str = "none"  # none | cgan (label maps at the input) | acgan (classifier head) | projection
+    spectral_norm: bool = False  # normalise every conv and the head; batch norm is then left out (as SNGAN's D)
+    width_scale: float = 1.0  # every layer's width times this (1 = the reference net)
+    dtype: Any = None  # convolution compute dtype (bfloat16); parameters and the head stay float32
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
-        del y  # unconditional for now
         _check(self.resolution, self.channels, critic=True)
         _check_images(x, self.resolution, self.channels, "DCGANCritic")
+        _check_labels(y, x.shape[0], self.num_classes, self.conditioning, "DCGANCritic")
         act = activation(self.activation)
         kernel_init, scale_init = _inits(self.weight_init)
         widths, last = _D_PLAN[self.resolution]
-        h = x
+        widths, last = [_scaled(w, self.width_scale) for w in widths], _scaled(last, self.width_scale)
+        sn = self.spectral_norm
+        h = join_label(x, y, self.num_classes) if self.conditioning == "cgan" else x
+
+        def conv_norm_act(h: jax.Array, conv: Conv, bn_name: str) -> jax.Array:
+            h = apply_layer(conv, h, spectral_norm=sn, train=train, name=f"{conv.name}_sn").astype(jnp.float32)
+            return act(h if sn else _batch_norm(train, scale_init, self.axis_name, bn_name)(h))
+
         for i, w in enumerate(widths):
-            h = Conv(w, (3, 3), padding=1, kernel_init=kernel_init, name=f"block{i}_conv0")(h)
-            h = act(_batch_norm(train, scale_init, self.axis_name, f"block{i}_bn0")(h))
-            h = Conv(w, (4, 4), strides=2, padding=1, kernel_init=kernel_init, name=f"block{i}_conv1")(h)
-            h = act(_batch_norm(train, scale_init, self.axis_name, f"block{i}_bn1")(h))
-        h = Conv(last, (3, 3), padding=1, kernel_init=kernel_init, name="conv")(h)
-        h = act(_batch_norm(train, scale_init, self.axis_name, "bn")(h))
+            conv0 = Conv(w, (3, 3), padding=1, kernel_init=kernel_init, dtype=self.dtype, name=f"block{i}_conv0")
+            h = conv_norm_act(h, conv0, f"block{i}_bn0")
+            conv1 = Conv(w, (4, 4), 2, 1, kernel_init=kernel_init, dtype=self.dtype, name=f"block{i}_conv1")
+            h = conv_norm_act(h, conv1, f"block{i}_bn1")
+        h = conv_norm_act(
+            h, Conv(last, (3, 3), padding=1, kernel_init=kernel_init, dtype=self.dtype, name="conv"), "bn"
+        )
         h = jnp.sum(h, axis=(1, 2))
-        return nn.Dense(1, kernel_init=kernel_init, name="linear1")(h)[:, 0]
+        head = CriticHead(self.num_classes, self.conditioning, sn, kernel_init, name="head")
+        return head(h, y, train=train)
+
+
+def _scaled(width: int, scale: float) -> int:
+    return max(1, round(width * scale))
+
+
+def _check_labels(y: jax.Array | None, batch: int, num_classes: int, conditioning: str, who: str) -> None:
+    """Conditional nets need int labels, one per example; unconditional ones ignore `y`."""
+    if conditioning == "none":
+        return
+    if num_classes < 1:
+        raise ConfigError(f"{who}: conditioning={conditioning!r} needs num_classes >= 1 (a labelled dataset)")
+    if y is None or y.shape != (batch,) or not jnp.issubdtype(y.dtype, jnp.integer):
+        got = None if y is None else f"{y.dtype} {y.shape}"
+        raise ValueError(f"{who} with conditioning={conditioning!r} needs int labels of shape ({batch},), got {got}")
 
 
 def _batch_norm(train: bool, scale_init: nn.initializers.Initializer, axis_name: str | None, name: str) -> nn.BatchNorm:
@@ -174,6 +229,7 @@ class RadfordCritic(nn.Module):
 
     channels: int = 3
     axis_name: str | None = None  # pmap's device axis: batch-norm statistics over the global batch
+    spectral_norm: bool = False  # normalise every conv (batch norm is then left out)
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -183,10 +239,12 @@ class RadfordCritic(nn.Module):
         kernel_init, scale_init = _inits("normal02")
         h = x
         for i, w in enumerate((64, 128, 256, 512)):
-            conv = Conv(w, (4, 4), 2, padding=1, use_bias=i == 0, kernel_init=kernel_init, name=f"conv{i}")
-            h = conv(h)
-            if i > 0:
+            sn = self.spectral_norm
+            conv = Conv(w, (4, 4), 2, padding=1, use_bias=i == 0 or sn, kernel_init=kernel_init, name=f"conv{i}")
+            h = apply_layer(conv, h, spectral_norm=sn, train=train, name=f"conv{i}_sn")
+            if i > 0 and not sn:
                 h = _batch_norm(train, scale_init, self.axis_name, f"bn{i}")(h)
             h = nn.leaky_relu(h, 0.2)
-        h = Conv(1, (4, 4), padding="VALID", kernel_init=kernel_init, name="conv_out")(h)
+        conv_out = Conv(1, (4, 4), padding="VALID", kernel_init=kernel_init, name="conv_out")
+        h = apply_layer(conv_out, h, spectral_norm=self.spectral_norm, train=train, name="conv_out_sn")
         return h.reshape(x.shape[0])

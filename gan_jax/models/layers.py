@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -113,6 +114,12 @@ def _explicit_pads(
     raise ValueError(f"padding must be 'SAME', 'VALID', an int or two (low, high) pairs, got {padding!r}")
 
 
+def _compute_dtype(dtype: Any, x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Casts input and (float32) kernel to the compute dtype; the cast's gradient brings it back to float32."""
+    dtype = dtype or x.dtype
+    return x.astype(dtype), kernel.astype(dtype)
+
+
 def _check_nhwc(x: jax.Array, who: str) -> None:
     if x.ndim != 4:
         raise ValueError(f"{who} expects NHWC input (4 dims), got shape {x.shape}")
@@ -184,6 +191,7 @@ class Conv(nn.Module):
     use_bias: bool = True
     kernel_init: Initializer = nn.linear.default_kernel_init
     bias_init: Initializer = nn.initializers.zeros_init()
+    dtype: Any = None  # compute dtype (e.g. jnp.bfloat16); None: the input's. Parameters stay float32.
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -191,9 +199,10 @@ class Conv(nn.Module):
         k, s = _pair(self.kernel_size, "kernel_size"), _pair(self.strides, "strides")
         pads = _explicit_pads(self.padding, x.shape[1:3], k, s)
         kernel = self.param("kernel", self.kernel_init, (*k, x.shape[-1], self.features))
+        x, kernel = _compute_dtype(self.dtype, x, kernel)
         y = conv_nhwc(x, kernel, pads) if s == (1, 1) else conv_strided(x, kernel, s, pads)
         if self.use_bias:
-            y = y + self.param("bias", self.bias_init, (self.features,))
+            y = y + self.param("bias", self.bias_init, (self.features,)).astype(y.dtype)
         return y
 
 
@@ -212,6 +221,7 @@ class ConvTranspose(nn.Module):
     use_bias: bool = True
     kernel_init: Initializer = nn.linear.default_kernel_init
     bias_init: Initializer = nn.initializers.zeros_init()
+    dtype: Any = None  # compute dtype (e.g. jnp.bfloat16); None: the input's. Parameters stay float32.
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -220,6 +230,7 @@ class ConvTranspose(nn.Module):
         _check_nhwc(x, "ConvTranspose")
         k, s = _pair(self.kernel_size, "kernel_size"), _pair(self.strides, "strides")
         kernel = self.param("kernel", self.kernel_init, (*k, x.shape[-1], self.features))
+        x, kernel = _compute_dtype(self.dtype, x, kernel)
         rows, phases_w = [], _phase_taps(k[1], s[1])
         for th, pad_h in _phase_taps(k[0], s[0]):
             cols = [conv_nhwc(x, kernel[th :: s[0], tw :: s[1]], (pad_h, pad_w)) for tw, pad_w in phases_w]
@@ -228,7 +239,7 @@ class ConvTranspose(nn.Module):
         b, h, w = x.shape[:3]
         y = y.transpose(0, 1, 3, 2, 4, 5).reshape(b, h * s[0], w * s[1], self.features)
         if self.use_bias:
-            y = y + self.param("bias", self.bias_init, (self.features,))
+            y = y + self.param("bias", self.bias_init, (self.features,)).astype(y.dtype)
         return y
 
 

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.errors import ConfigError
+from gan_jax.models.conditioning import CriticHead, LabelLatent, apply_layer, join_label
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": nn.relu,
@@ -37,12 +38,13 @@ class MLPGenerator(nn.Module):
     activation: str = "relu"
     dropout: float = 0.0
     output_activation: str = "linear"
+    num_classes: int = 0
+    conditioning: str = "none"  # any conditioning: a learned label embedding joined to z (Mirza & Osindero 2014)
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
-        del y  # unconditional
         act = activation(self.activation)
-        h = z
+        h = z if self.conditioning == "none" else LabelLatent(self.num_classes, name="label_latent")(z, y)
         for width in self.widths:
             h = act(nn.Dense(width)(h))
             if self.dropout > 0:
@@ -52,16 +54,22 @@ class MLPGenerator(nn.Module):
 
 
 class MLPCritic(nn.Module):
-    """data -> hidden layers -> one logit per example."""
+    """data -> hidden layers -> one logit per example (with the class term of `conditioning`, see CriticHead).
+
+    cgan joins the one-hot label to the (flattened) input; `spectral_norm` normalises every layer."""
 
     widths: Sequence[int] = (256, 256, 256)
     activation: str = "leaky_relu"
+    num_classes: int = 0
+    conditioning: str = "none"
+    spectral_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
-        del y, train  # unconditional; no batch-dependent layers
         act = activation(self.activation)
         h = x.reshape(x.shape[0], -1)
+        if self.conditioning == "cgan":
+            h = join_label(h, y, self.num_classes)
         for width in self.widths:
-            h = act(nn.Dense(width)(h))
-        return nn.Dense(1)(h)[:, 0]
+            h = act(apply_layer(nn.Dense(width), h, spectral_norm=self.spectral_norm, train=train))
+        return CriticHead(self.num_classes, self.conditioning, self.spectral_norm, name="head")(h, y, train=train)

@@ -219,16 +219,24 @@ class Checkpointer:
         return steps[0] if steps else None
 
     def restore(
-        self, template: GANState, step: int | str | None = None, config: dict[str, Any] | None = None
+        self,
+        template: GANState,
+        step: int | str | None = None,
+        config: dict[str, Any] | None = None,
+        *,
+        read_only: bool = False,
     ) -> Restored:
         """Restore `step` ('latest' / None: the newest valid one; 'best': the best one) into `template`'s
         structure. Damaged newer steps are reported and moved aside; a shape mismatch is a clear error that
-        lists the differing arrays and, given the current `config` (a plain dict), the differing config keys."""
+        lists the differing arrays and, given the current `config` (a plain dict), the differing config keys.
+
+        `read_only`: for readers (sampling, evaluation) that may run while the run is still training: a newer
+        step without a manifest may be a save in progress, so it is skipped and left where it is."""
         if step == "best":
             return self._restore_exact(self.best, template, None, "best", config)
         if step not in (None, "latest"):
             return self._restore_exact(self.latest, template, int(step), str(step), config)
-        return self._restore_newest_valid(template, config)
+        return self._restore_newest_valid(template, config, read_only)
 
     def _restore_exact(
         self, store: CheckpointStore, template: GANState, step: int | None, what: str, config: dict[str, Any] | None
@@ -246,7 +254,7 @@ class Checkpointer:
         check_fits(store, template, step, config)
         return store.restore(template, step)
 
-    def _restore_newest_valid(self, template: GANState, config: dict[str, Any] | None) -> Restored:
+    def _restore_newest_valid(self, template: GANState, config: dict[str, Any] | None, read_only: bool) -> Restored:
         problems: dict[int, str] = {}
         for step in self.latest.steps():
             problem = self.latest.problem(step)
@@ -258,6 +266,11 @@ class Checkpointer:
                     problem = f"orbax could not read it ({type(err).__name__})"
                 else:
                     for bad, why in problems.items():
+                        if read_only:
+                            warn(
+                                f"checkpoint step {bad} is not readable ({why}; a save in progress?); using step {step}"
+                            )
+                            continue
                         where = self.latest.move_aside(bad, self.damaged_dir)
                         warn(f"checkpoint step {bad} is damaged ({why}); moved to {where}, resuming from step {step}")
                     return restored

@@ -6,6 +6,7 @@ numbers) depends only on the step count, never on when a run was started or resu
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from omegaconf import OmegaConf
 from gan_jax import plots
 from gan_jax.build import GAN, build_gan
 from gan_jax.config import Config, to_config
-from gan_jax.data.images import to_uint8
+from gan_jax.data.images import ImageData, to_uint8
 from gan_jax.data.source import DataSource, build_source, saved_table_source
 from gan_jax.data.tabular import TableTransformer
 from gan_jax.errors import ConfigError, DivergenceError, warn
@@ -70,12 +71,14 @@ def image_metric_names(cfg: Config) -> list[str]:
     """`eval.metrics` with `auto` resolved for an image dataset."""
     names = list(cfg.eval.metrics)
     if names == ["auto"]:
-        return default_image_metrics(cfg.data.name)
+        return default_image_metrics(cfg.data.name, conditional=cfg.model.conditioning != "none")
     return [n for n in names if n != "none"]
 
 
 def reference_split(cfg: Config) -> str:
     """What the real statistics are computed on (stored with every score)."""
+    if cfg.eval.reference_split:
+        return cfg.eval.reference_split
     if cfg.data.name == "digits":
         return "all"  # scikit-learn's 1,797 digits have no split
     if cfg.data.name == "npz":
@@ -98,7 +101,7 @@ def restore_run(
     gan = build_gan(cfg, source)
     ckpt = Checkpointer(Path(run_dir) / "checkpoints")
     try:
-        state = ckpt.restore(population_state(gan, cfg), checkpoint, config=config_dict(cfg)).state
+        state = ckpt.restore(population_state(gan, cfg), checkpoint, config=config_dict(cfg), read_only=True).state
     finally:
         ckpt.close()
     size = cfg.train.population
@@ -111,6 +114,14 @@ def restore_run(
     if member not in (None, 0):
         raise ConfigError(f"member={member} applies to population runs; {run_dir} trained one GAN (drop member=)")
     return cfg, source, gan, state
+
+
+def reference_images(cfg: Config, source: DataSource) -> ImageData:
+    """The real images metrics compare with: the training images, or `eval.reference_split` of the same dataset."""
+    split = cfg.eval.reference_split
+    if not split or split == cfg.data.split:
+        return source.info["images"]
+    return build_source(dataclasses.replace(cfg.data, split=split)).info["images"]
 
 
 TRANSFORMER_FILE = "transformer.json"
@@ -143,7 +154,7 @@ class Evaluator:
                 self.images = ImageEvaluator(
                     cfg.data.name,
                     reference_split(cfg),
-                    source.info["images"],
+                    reference_images(cfg, source),
                     names,
                     cfg.eval.cache_dir,
                     cfg.data.root,
@@ -163,9 +174,13 @@ class Evaluator:
             self.sample_fn = make_sample_fn(gan, min(500, self.num_samples))
         self.key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), EVAL_KEY_SALT)
         self.protocol: dict[str, Any] = {}
+        # A class-conditional G is sampled for every class in turn: sample i is drawn for class i mod K.
+        self.num_classes = gan.num_classes if gan.class_conditional else None
+        self.labels = None if self.num_classes is None else np.arange(self.num_samples) % self.num_classes
 
     def samples(self, state: GANState) -> np.ndarray:
-        return np.asarray(sample_generator(self.sample_fn, state, self.key, self.num_samples))
+        batch = min(500, self.num_samples)
+        return np.asarray(sample_generator(self.sample_fn, state, self.key, self.num_samples, self.labels, batch))
 
     def metrics(self, samples: np.ndarray) -> dict[str, float]:
         if self.source.kind == "toy":
@@ -175,7 +190,7 @@ class Evaluator:
             return values
         if self.images is None:
             return {}
-        values, self.protocol = self.images(to_uint8(samples))  # quantised like the real images
+        values, self.protocol = self.images(to_uint8(samples), self.labels)  # quantised like the real images
         return values
 
     def plot(self, samples: np.ndarray, plots_dir: Path, title: str) -> Path:
@@ -193,6 +208,8 @@ class Evaluator:
             plots.plot_table_columns(real, synth, out, title=title)
             diff_png = plots_dir / "correlation_difference.png"
             plots.plot_correlation_difference(real, synth, diff_png, transformer.kinds, title=title)
+        elif self.labels is not None:
+            plots.save_class_grid(to_uint8(samples), self.labels, out, self.cfg.eval.grid_samples)
         else:
             plots.save_image_grid(to_uint8(samples[: self.cfg.eval.grid_samples]), out)
         return out

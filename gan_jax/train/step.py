@@ -16,17 +16,20 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from gan_jax.augment import diff_augment
 from gan_jax.build import GAN
 from gan_jax.data.tabular import fixed_cond, sample_original_cond
 from gan_jax.losses import critic_targets
 from gan_jax.models.layers import cpu_compiler_options
-from gan_jax.regularizers import clip_weights, gradient_penalty
+from gan_jax.regularizers import add_instance_noise, clip_weights, gradient_penalty, instance_noise_std, r1_penalty
 from gan_jax.train.state import GANState
 
 Array = jax.Array
 CRITIC_DROPOUT_SALT = 0xD0  # critic dropout keys: fold_in of the update's key (the split keys stay as they were)
+CRITIC_VIEW_SALT = 0xA6  # DiffAugment / instance-noise keys, likewise
 Metrics = dict[str, Array]
 SampleFn = Callable[[dict[str, Array], Array, int], dict[str, Array]]
 
@@ -66,11 +69,38 @@ def generator_extra_loss(gan: GAN, params: Any, stats: Any, z: Array, y: Any, ke
 
 
 def criticize(gan: GAN, params: Any, stats: Any, x: Array, y: Any, key: Array | None = None) -> tuple[Array, Any]:
-    """Runs D in training mode (batch statistics; dropout from `key`) and returns logits and the updated
-    running averages."""
+    """Runs D in training mode (batch statistics, spectral-norm power iterations; dropout from `key`) and
+    returns logits and the updated running averages."""
+    logits, stats, _ = criticize_with_classes(gan, params, stats, x, y, key)
+    return logits, stats
+
+
+def criticize_with_classes(
+    gan: GAN, params: Any, stats: Any, x: Array, y: Any, key: Array | None = None
+) -> tuple[Array, Any, Array | None]:
+    """As `criticize`, plus the class logits an ACGAN critic sows (None for other critics)."""
     rngs = None if key is None else {"dropout": key}
-    logits, updates = gan.critic.apply(_variables(params, stats), x, y, train=True, rngs=rngs, mutable=["batch_stats"])
-    return logits, dict(updates.get("batch_stats", stats))
+    mutable = ["batch_stats", "aux"] if gan.conditioning == "acgan" else ["batch_stats"]
+    logits, updates = gan.critic.apply(_variables(params, stats), x, y, train=True, rngs=rngs, mutable=mutable)
+    classes = updates["aux"]["head"]["class_logits"][0] if gan.conditioning == "acgan" else None
+    return logits, dict(updates.get("batch_stats", stats)), classes
+
+
+def class_loss(class_logits: Array, labels: Array) -> tuple[Array, Array]:
+    """ACGAN's auxiliary cross-entropy and the classifier's accuracy on these labels."""
+    ce = optax.softmax_cross_entropy_with_integer_labels(class_logits.astype(jnp.float32), labels)
+    return jnp.mean(ce), jnp.mean(jnp.argmax(class_logits, -1) == labels)
+
+
+def critic_view(gan: GAN, x: Array, key: Array, step: Array) -> Array:
+    """What the critic sees of a batch: DiffAugment's ops, then instance noise (both off by default). Applied to
+    real and fake alike, in D's and G's updates, so G is trained through the same differentiable view."""
+    if gan.augment:
+        x = diff_augment(x, key, gan.augment)
+    if gan.instance_noise > 0:
+        std = instance_noise_std(step, gan.instance_noise, gan.instance_noise_steps)
+        x = add_instance_noise(x, jax.random.fold_in(key, 1), std)
+    return x
 
 
 def _split_batch(gan: GAN, tree: Any) -> Any:
@@ -101,6 +131,9 @@ def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str,
     z = _split_batch(gan, sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent))
     x_fake, g_stats = generate(gan, state.g_params, state.g_stats, z, y, k_drop, train=True)
     x_fake = jax.lax.stop_gradient(x_fake)
+    k_view = jax.random.fold_in(key, CRITIC_VIEW_SALT)
+    x_real = critic_view(gan, x_real, jax.random.fold_in(k_view, 0), state.step)
+    x_fake = critic_view(gan, x_fake, jax.random.fold_in(k_view, 1), state.step)
     # One target per critic logit: per pack with model.pack > 1, so smoothing and flips act on whole packs.
     n_logits = gan.batch_size // gan.pack
     t_real, t_fake = critic_targets(k_flip, n_logits, gan.label_smoothing, gan.label_flip_prob)
@@ -108,15 +141,18 @@ def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str,
     def loss_fn(d_params):
         if state.d_stats:
             # Real and fake go through D separately, as in the PyTorch references: each is normalised by its own
-            # batch statistics, and the running averages are threaded from the first call into the second.
-            real, stats = criticize(gan, d_params, state.d_stats, x_real, y, k_d_drop)
-            fake, stats = criticize(gan, d_params, stats, x_fake, y, jax.random.fold_in(k_d_drop, 1))
+            # batch statistics, and the running averages (and spectral-norm vectors) are threaded from the
+            # first call into the second.
+            real, stats, cls_real = criticize_with_classes(gan, d_params, state.d_stats, x_real, y, k_d_drop)
+            d_fake_key = jax.random.fold_in(k_d_drop, 1)
+            fake, stats, cls_fake = criticize_with_classes(gan, d_params, stats, x_fake, y, d_fake_key)
         else:
             # Without batch statistics examples are independent: one call on both halves is the same function
             # and runs as one larger matrix product.
             both_x = jnp.concatenate([x_real, x_fake])
-            both, stats = criticize(gan, d_params, state.d_stats, both_x, _cat(y, y), k_d_drop)
+            both, stats, cls_both = criticize_with_classes(gan, d_params, state.d_stats, both_x, _cat(y, y), k_d_drop)
             real, fake = jnp.split(both, 2)
+            cls_real, cls_fake = jnp.split(cls_both, 2) if cls_both is not None else (None, None)
         loss = gan.loss.critic(real, fake, t_real, t_fake)
         aux = {"d_real": jnp.mean(real), "d_fake": jnp.mean(fake)}
         thr = gan.loss.decision_threshold
@@ -127,6 +163,20 @@ def critic_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[str,
                 lambda x: criticize(gan, d_params, stats, x, y, k_gp_drop)[0], x_real, x_fake, k_gp, gan.pack
             )
             loss, aux = loss + gan.gp_weight * gp, aux | {"gp": gp}
+        if cls_real is not None:  # ACGAN: D also classifies real images and the fakes drawn for each label
+            (ce_real, acc_real), (ce_fake, acc_fake) = class_loss(cls_real, y), class_loss(cls_fake, y)
+            w_real, w_fake, _ = gan.aux_weights
+            loss = loss + w_real * ce_real + w_fake * ce_fake
+            aux |= {"d_cls_real": ce_real, "d_cls_fake": ce_fake, "cls_acc_real": acc_real, "cls_acc_fake": acc_fake}
+        if _weight_on(gan.r1_gamma):
+            k_r1_drop = jax.random.fold_in(k_gp, 2)
+
+            def r1_now() -> Array:
+                return r1_penalty(lambda x: criticize(gan, d_params, stats, x, y, k_r1_drop)[0], x_real)
+
+            # Lazy regularisation: every r1_every-th generator step, scaled by r1_every to keep its strength.
+            r1 = jax.lax.cond(state.step % gan.r1_every == 0, r1_now, lambda: jnp.zeros((), jnp.float32))
+            loss, aux = loss + 0.5 * gan.r1_gamma * gan.r1_every * r1, aux | {"r1": r1}
         return loss, (stats, aux)
 
     (loss, (d_stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
@@ -153,13 +203,21 @@ def generator_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[s
     y = _split_batch(gan, sample(arrays, k_data, gan.batch_size)).get("y") if gan.conditional else None
     z = _split_batch(gan, sample_latent(k_z, gan.batch_size, gan.z_dim, gan.latent))
 
+    k_view = jax.random.fold_in(jax.random.fold_in(key, CRITIC_VIEW_SALT), 1)
+
     def loss_fn(g_params):
         x_fake, g_stats, extra = generator_extra_loss(gan, g_params, state.g_stats, z, y, k_drop)
-        fake, _ = criticize(gan, state.d_params, state.d_stats, x_fake, y, k_d_drop)  # D's statistics unchanged
+        x_fake = critic_view(gan, x_fake, k_view, state.step)
+        # D's statistics are left unchanged by G's update.
+        fake, _, cls_fake = criticize_with_classes(gan, state.d_params, state.d_stats, x_fake, y, k_d_drop)
         adversarial = gan.loss.generator(fake)
-        return adversarial + extra, (g_stats, adversarial, extra)
+        cls = {}
+        if cls_fake is not None:  # ACGAN: G is also rewarded for fakes the classifier assigns to their label
+            cls["g_cls"], cls["g_cls_acc"] = class_loss(cls_fake, y)
+            extra = extra + gan.aux_weights[2] * cls["g_cls"]
+        return adversarial + extra, (g_stats, adversarial, extra, cls)
 
-    (loss, (g_stats, adversarial, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+    (loss, (g_stats, adversarial, extra, cls)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
     loss, grads = _replica_mean(gan, (loss, grads))
     updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
@@ -167,7 +225,7 @@ def generator_update(gan: GAN, sample: SampleFn, state: GANState, arrays: dict[s
     metrics = {"g_loss": loss, "g_grad_norm": optax.global_norm(grads)}
     if gan.condition == "table":  # the two parts of G's loss, as CTGAN reports them
         metrics |= _replica_mean(gan, {"g_adversarial": adversarial, "g_cond_loss": extra})
-    return state, metrics
+    return state, metrics | _replica_mean(gan, cls)
 
 
 NONFINITE_QUANTITIES = ("d_loss", "d_grad", "d_params", "g_loss", "g_grad", "g_params")
@@ -276,13 +334,20 @@ def make_train_fn(gan: GAN, sample: SampleFn, steps: int) -> TrainFn:
 
 
 @functools.lru_cache(maxsize=16)
-def make_sample_fn(gan: GAN, batch_size: int) -> Callable[[GANState, Array], Array]:
+def make_sample_fn(gan: GAN, batch_size: int) -> Callable[..., Array]:
     """Jitted G in evaluation mode (running batch-norm statistics); one fixed batch size, one compilation.
-    Cached per (gan, batch_size): the evaluators of a population's members share one compiled sampler."""
+    Cached per (gan, batch_size): the evaluators of a population's members share one compiled sampler.
 
-    def run(state: GANState, key: Array) -> Array:
-        z = sample_latent(key, batch_size, gan.z_dim, gan.latent)
-        return generate(gan, state.sampling_params, state.g_stats, z, None, key, train=False)[0]
+    `fn(state, key)`, or for class-conditional GANs `fn(state, key, labels)` with int labels (batch_size,);
+    without labels a conditional G gets labels drawn uniformly over the classes."""
+
+    def run(state: GANState, key: Array, labels: Array | None = None) -> Array:
+        k_z, k_y = jax.random.split(key) if gan.class_conditional else (key, key)
+        z = sample_latent(k_z, batch_size, gan.z_dim, gan.latent)
+        y = None
+        if gan.class_conditional:
+            y = jax.random.randint(k_y, (batch_size,), 0, gan.num_classes) if labels is None else labels
+        return generate(gan, state.sampling_params, state.g_stats, z, y, key, train=False)[0]
 
     return jax.jit(run, compiler_options=cpu_compiler_options())
 
@@ -303,10 +368,28 @@ def make_table_sample_fn(gan: GAN, batch_size: int) -> Callable[[GANState, Array
     return jax.jit(run, compiler_options=cpu_compiler_options())
 
 
-def sample_generator(sample_fn: Callable[[GANState, Array], Array], state: GANState, key: Array, n: int) -> Array:
-    """n samples from a `make_sample_fn` function, batch by batch (the last batch is trimmed)."""
+def sample_generator(
+    sample_fn: Callable[..., Array],
+    state: GANState,
+    key: Array,
+    n: int,
+    labels: Any = None,
+    batch_size: int | None = None,
+) -> Array:
+    """n samples from a `make_sample_fn` function, batch by batch (the last batch is trimmed).
+
+    `labels`: n int class labels for a class-conditional G, with the sampler's `batch_size`; each batch takes
+    the next ones (the last is padded with label 0 and trimmed), so sample i is drawn for labels[i]."""
+    if labels is not None and batch_size is None:
+        raise ValueError("sample_generator: pass the sampler's batch_size together with labels")
+    labels = None if labels is None else np.asarray(labels, np.int32)
     chunks, total = [], 0
     while total < n:
-        chunks.append(sample_fn(state, jax.random.fold_in(key, len(chunks))))
+        k = jax.random.fold_in(key, len(chunks))
+        if labels is None:
+            chunks.append(sample_fn(state, k))
+        else:
+            part = labels[total : total + batch_size]
+            chunks.append(sample_fn(state, k, jnp.asarray(np.pad(part, (0, batch_size - len(part))))))
         total += chunks[-1].shape[0]
     return jnp.concatenate(chunks)[:n]
