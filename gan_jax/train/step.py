@@ -82,7 +82,8 @@ def criticize_with_classes(
     rngs = None if key is None else {"dropout": key}
     mutable = ["batch_stats", "aux"] if gan.conditioning == "acgan" else ["batch_stats"]
     logits, updates = gan.critic.apply(_variables(params, stats), x, y, train=True, rngs=rngs, mutable=mutable)
-    classes = updates["aux"]["head"]["class_logits"][0] if gan.conditioning == "acgan" else None
+    # The one value an ACGAN critic sows (models.conditioning.CriticHead), wherever the family places its head.
+    classes = jax.tree_util.tree_leaves(updates["aux"])[0] if gan.conditioning == "acgan" else None
     return logits, dict(updates.get("batch_stats", stats)), classes
 
 
