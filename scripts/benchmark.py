@@ -35,8 +35,10 @@ from gan_jax.data.source import build_source, image_source
 from gan_jax.train.state import init_state
 from gan_jax.train.step import make_train_fn
 
+# The networks the README's speed table and the PyTorch reference measure (the default experiment runs 3x128).
+TOY_WIDTHS = ["model.g_widths=[256,256,256]", "model.d_widths=[256,256,256]"]
 CASES = {
-    "toy_mlp": ["experiment=toy_ring", "train.batch_size=512", "model.z_dim=16"],
+    "toy_mlp": ["experiment=toy_ring", "train.batch_size=512", "model.z_dim=16", *TOY_WIDTHS],
     "dcgan32": ["experiment=dcgan_digits", "train.batch_size=64", "train.n_critic=2", "loss=ns", "model.z_dim=128"],
     # experiments/sngan_cifar10 (ResNet, spectral norm, hinge, n_critic 5, batch 64), and with bf16 convolutions
     "sngan32": ["experiment=sngan_cifar10"],
@@ -123,7 +125,7 @@ def time_population(members: int, steps_per_call: int, min_seconds: float) -> di
     from gan_jax.train.parallel import Parallel
 
     register_configs()
-    overrides = ["experiment=toy_ring", f"train.population={members}", "parallel.devices=1"]
+    overrides = ["experiment=toy_ring", f"train.population={members}", "parallel.devices=1", *TOY_WIDTHS]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = to_config(compose("config", overrides=overrides))
     plan = Parallel(cfg)

@@ -31,18 +31,28 @@ def make_config(*overrides: str) -> Config:
         return to_config(compose("config", overrides=list(overrides)))
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto` (the default in pyproject.toml): one worker per core, at most 4, since each worker holds its own
+    JAX, torch and XLA caches (about 1.5 GB) and the CLI tests start processes of their own."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _compilation_cache(tmp_path_factory):
-    """One persistent XLA compilation cache per test session, shared with the CLI subprocesses: tests that build
-    the same program (a run and its resume, the same tiny model in several tests) compile it once. Only programs
-    that took over a second are stored; a fresh session starts empty, so no test depends on an earlier run."""
+    """One persistent XLA compilation cache per test session, shared by the xdist workers and the CLI
+    subprocesses: tests that build the same program (a run and its resume, the same tiny model in several tests,
+    the same small jitted helpers) compile it once. Every program is stored, however fast its compile; a fresh
+    session starts empty, so no test depends on an earlier run."""
     import jax
 
-    path = str(tmp_path_factory.getbasetemp() / "xla_cache")
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's popen-gwN
+    path = str(base / "xla_cache")
     jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = path
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "1.0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     yield
     jax.config.update("jax_compilation_cache_dir", None)
 
