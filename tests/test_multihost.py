@@ -126,3 +126,47 @@ def test_two_processes_train_checkpoint_resume_and_match_one(tmp_path):
         for key in set(a) & {"d_loss", "g_loss", "d_grad_norm", "g_grad_norm"}:
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=f"{key} at step {a['step']}")
     np.testing.assert_allclose(_final_params(multi, cfg), _final_params(tmp_path / "single", cfg), atol=1e-3)
+
+
+_SAVE_BOTH = """
+import sys
+import jax
+import numpy as np
+jax.distributed.initialize(sys.argv[1], 2, int(sys.argv[2]), initialization_timeout=60)
+from gan_jax.train.checkpoint import Checkpointer
+ckpt = Checkpointer(sys.argv[3])
+state = {"w": np.arange(1000.0)}
+for step in range(10, 90, 10):  # each pair of saves may collide; several pairs make a collision near certain
+    assert ckpt.save(step, state, {"step": step}) and ckpt.save_best(step, state, {"step": step})
+ckpt.close()
+print("saved both")
+"""
+
+
+def test_latest_and_best_can_save_the_same_step_at_once(tmp_path):
+    """Orbax names its cross-process barriers after the step directory; without a prefix per store, the latest
+    and the best save of one step share a barrier and the second one fails ("... is already ongoing")."""
+    address = f"127.0.0.1:{_free_port()}"
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SAVE_BOTH, address, str(i), str(tmp_path / "checkpoints")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    for proc, out in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0 and "saved both" in out, out[-3000:]
+    for store in (tmp_path / "checkpoints", tmp_path / "checkpoints" / "best"):
+        assert (store / "80" / MANIFEST).is_file()

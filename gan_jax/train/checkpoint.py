@@ -115,11 +115,17 @@ def tree_differences(template: Any, saved: Any, limit: int = 8) -> list[str]:
 class CheckpointStore:
     """One orbax CheckpointManager plus manifests, sealing, rotation and damage detection."""
 
-    def __init__(self, directory: str | Path, keep: int | None) -> None:
+    def __init__(self, directory: str | Path, keep: int | None, name: str) -> None:
         self.directory = Path(directory).absolute()
         self.keep = keep
+        # Orbax names its cross-process barriers after the step directory ("async_commit_complete.20"): two stores
+        # saving the same step at once (latest and best) would share a barrier and fail in multi-process runs,
+        # so each store prefixes its barriers with its own name.
+        multiprocessing = ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=f"gan_jax_{name}")
         # Rotation is ours (max_to_keep=None): orbax would delete old steps before we know the new one is whole.
-        options = ocp.CheckpointManagerOptions(max_to_keep=None, enable_async_checkpointing=True, create=True)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=None, enable_async_checkpointing=True, create=True, multiprocessing_options=multiprocessing
+        )
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
         self._pending: int | None = None
@@ -203,8 +209,8 @@ class Checkpointer:
 
     def __init__(self, directory: str | Path, keep: int = 3) -> None:
         self.directory = Path(directory).absolute()
-        self.latest = CheckpointStore(self.directory, keep)
-        self.best = CheckpointStore(self.directory / "best", 1)
+        self.latest = CheckpointStore(self.directory, keep, "latest")
+        self.best = CheckpointStore(self.directory / "best", 1, "best")
         self.damaged_dir = self.directory / "damaged"
 
     def save(self, step: int, state: GANState, meta: dict[str, Any]) -> bool:
