@@ -53,12 +53,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _one_device_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Each process brings one CPU device: drop the suite's multi-device settings."""
+    return {k: v for k, v in (env or os.environ).items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+
+
 def _run_pair(run_dir: Path, cache: Path, *overrides: str, env: dict[str, str] | None = None) -> list[tuple[int, str]]:
     """Both processes of one run; (exit code, output) each. Kills both process groups if the pair hangs. The
     resumed pair reuses the first pair's compiled programs from a persistent JAX compilation cache."""
     port = _free_port()
-    env = {k: v for k, v in (env or os.environ).items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
-    env |= {"WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1", "JAX_COMPILATION_CACHE_DIR": str(cache)}
+    env = _one_device_env(env) | {"WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
+    env |= {"JAX_COMPILATION_CACHE_DIR": str(cache)}
     env |= {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
     logs = [run_dir.parent / f"{run_dir.name}-process{i}.log" for i in range(2)]
     procs = []
@@ -145,9 +150,11 @@ print("saved both")
 
 def test_latest_and_best_can_save_the_same_step_at_once(tmp_path):
     """Orbax names its cross-process barriers after the step directory; without a prefix per store, the latest
-    and the best save of one step share a barrier and the second one fails ("... is already ongoing")."""
+    and the best save of one step share a barrier and the second one fails ("... is already ongoing"). Eight
+    steps also rotate both stores many times: a process that lists the steps while process 0 already deletes one
+    would skip the collective delete (a "sync_global_devices name mismatch")."""
     address = f"127.0.0.1:{_free_port()}"
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    env = _one_device_env()
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _SAVE_BOTH, address, str(i), str(tmp_path / "checkpoints")],

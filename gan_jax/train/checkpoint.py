@@ -118,6 +118,7 @@ class CheckpointStore:
     def __init__(self, directory: str | Path, keep: int | None, name: str) -> None:
         self.directory = Path(directory).absolute()
         self.keep = keep
+        self.name = name
         # Orbax names its cross-process barriers after the step directory ("async_commit_complete.20"): two stores
         # saving the same step at once (latest and best) would share a barrier and fail in multi-process runs,
         # so each store prefixes its barriers with its own name.
@@ -154,12 +155,15 @@ class CheckpointStore:
             return
         if is_primary():
             write_manifest(self.directory / str(self._pending))
-        barrier(f"gan_jax_seal_{self._pending}")  # every process sees the manifest before rotating (collective)
-        self._pending = None
+        barrier(f"gan_jax_{self.name}_seal_{self._pending}")  # every process sees the manifest before rotating
         if self.keep:
             valid = [s for s in self.steps() if (self.directory / str(s) / MANIFEST).is_file()]
+            # Orbax's delete removes the files on process 0 at once: a process still listing would then miss a
+            # manifest, skip the (collective) delete and leave the others waiting. Everyone lists first.
+            barrier(f"gan_jax_{self.name}_rotate_{self._pending}")
             for old in valid[self.keep :]:
                 self._manager.delete(old)
+        self._pending = None
 
     def problem(self, step: int) -> str | None:
         return manifest_problem(self.directory / str(step))
@@ -181,11 +185,11 @@ class CheckpointStore:
     def move_aside(self, step: int, damaged_dir: Path) -> Path:
         """Take a damaged step out of orbax's view (so it is neither listed nor re-saved over) but keep it."""
         target = damaged_dir / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
-        barrier(f"gan_jax_move_aside_{step}")  # no process is still reading it
+        barrier(f"gan_jax_{self.name}_move_aside_{step}")  # no process is still reading it
         if is_primary():
             damaged_dir.mkdir(parents=True, exist_ok=True)
             shutil.move(str(self.directory / str(step)), target)
-        barrier(f"gan_jax_moved_aside_{step}")
+        barrier(f"gan_jax_{self.name}_moved_aside_{step}")
         self._manager.reload()
         return target
 
