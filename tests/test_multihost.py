@@ -62,9 +62,13 @@ def _run_pair(run_dir: Path, cache: Path, *overrides: str, env: dict[str, str] |
     """Both processes of one run; (exit code, output) each. Kills both process groups if the pair hangs. The
     resumed pair reuses the first pair's compiled programs from a persistent JAX compilation cache."""
     port = _free_port()
-    env = _one_device_env(env) | {"WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
-    env |= {"JAX_COMPILATION_CACHE_DIR": str(cache)}
-    env |= {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+    env = _one_device_env(env) | {
+        "WANDB_MODE": "disabled",
+        "HYDRA_FULL_ERROR": "1",
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
     logs = [run_dir.parent / f"{run_dir.name}-process{i}.log" for i in range(2)]
     procs = []
     for i in range(2):

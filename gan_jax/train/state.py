@@ -39,7 +39,7 @@ def run_once(fn: Callable[..., Any], *args: Any) -> Any:
     """`jax.jit(fn)(*args)` for a function that runs once, such as a network's init, where compiling is all it
     costs. Jitted because Flax's init runs op by op otherwise, each op compiled on its own (11 s for the CTGAN
     heads); on CPU compiled at LLVM -O1 instead of XLA's default -O2, several times faster (the DCGAN critic's
-    init: 6.8 s -> 1.5 s; its thousands of threefry ops dominate). The values are bit-identical for the MLP,
+    init: 6.8 s -> 1.1-1.5 s; its thousands of threefry ops dominate). The values are bit-identical for the MLP,
     DCGAN, ResNet and CTGAN inits; with spectral norm, whose power iteration XLA fuses with the kernels' init,
     they can differ in the last bit."""
     lowered = jax.jit(fn).lower(*args)
