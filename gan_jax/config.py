@@ -47,35 +47,18 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Generator and critic. One flat node so every field is validated; fields a family ignores are unused."""
+    """The keys every model has. Each model extends it with its own schema (gan_jax/models/catalog.py, or a
+    plug-in's), so a key that the chosen model does not have is refused at composition, not ignored."""
 
-    # mlp | dcgan | radford | resnet (SNGAN) | ctgan (tables: residual G, packed critic, Gumbel-softmax heads)
-    name: str = "mlp"
+    name: str = "mlp"  # a registered model: mlp | dcgan | radford | resnet (SNGAN) | ctgan | a plug-in's
     z_dim: int = 16
     latent: str = "normal"  # normal: N(0, I) | uniform: U(-1, 1)
-    # MLP family
-    g_widths: list[int] = field(default_factory=lambda: [256, 256, 256])
-    d_widths: list[int] = field(default_factory=lambda: [256, 256, 256])
-    g_activation: str = "relu"
-    d_activation: str = "leaky_relu"
-    g_dropout: float = 0.0
-    g_output: str = "linear"  # linear | tanh
-    d_dropout: float = 0.5  # model=ctgan: dropout after each critic layer
-    gumbel_tau: float = 0.2  # model=ctgan: Gumbel-softmax temperature of the discrete outputs
-    cond_loss_weight: float = 1.0  # model=ctgan: weight of the generator's conditional cross-entropy
-    # convolutional families (image channels and resolution come from the dataset)
-    init: str = "default"  # default (Flax) | normal02 (Radford's N(0, 0.02))
-    width_scale: float = 1.0  # model=dcgan: every layer's width times this (1 = StudioGAN's; < 1 for quick runs)
     pack: int = 1  # PacGAN: the critic judges packs of this many samples, all real or all fake (1 = plain GAN)
     # Class-conditional GANs (labelled image data): where the label enters (models/conditioning.py).
     # cgan: G's latent and D's input; acgan: G's latent and an auxiliary classifier on D (class losses: loss.aux_*);
     # projection: conditional batch norm in G and the projection term in D.
     conditioning: str = "none"  # none | cgan | acgan | projection
     spectral_norm: bool = False  # spectral normalisation of every critic layer (power-iteration state in the state)
-    attention_resolution: int = 0  # > 0: a SAGAN self-attention block at this feature-map size in G and D (resnet)
-    g_channels: int = 256  # model=resnet: generator width (SNGAN CIFAR-10: 256)
-    d_channels: int = 128  # model=resnet: critic width (SNGAN CIFAR-10: 128)
-    compute_dtype: str = "float32"  # float32 | bfloat16: convolution compute; parameters and optimizer stay float32
 
 
 @dataclass
@@ -147,6 +130,10 @@ class PopulationConfig:
     lr_g: list[float] = field(default_factory=list)  # optim.g.lr per member
     lr_d: list[float] = field(default_factory=list)  # optim.d.lr per member
     gp_weight: list[float] = field(default_factory=list)  # loss.gp_weight per member (loss=wgan_gp)
+    # Any numeric config key by its dotted path, N values each, e.g. {optim.g.lr: [1e-4, 2e-4], loss.r1_gamma: [1,
+    # 10]}. The values are traced, so every member shares one compiled program (keys that change the program's
+    # structure, such as widths, cannot vary: the error names them).
+    vary: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -194,6 +181,11 @@ class LoggerConfig:
 class Config:
     name: str = "toy_ring"  # experiment name: names the run directory and the W&B run
     seed: int = 0
+    # The training family (gan_jax/families): auto = the one the model belongs to (model=ctgan: ctgan, else gan).
+    family: str = "auto"
+    # Modules (dotted names or .py paths) imported before anything is built: their decorators register models,
+    # losses, datasets or whole families (README: Your own model). Read from the command line / API overrides.
+    plugins: list[str] = field(default_factory=list)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -246,46 +238,41 @@ class EvalRunConfig:
     member: int | None = None  # population runs: which member to score
 
 
+# Values that are not registry names: the choices are part of the schema.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": (
-        "ring",
-        "grid",
-        "gaussian",
-        "disk",
-        "digits",
-        "mnist",
-        "fashion_mnist",
-        "cifar10",
-        "stacked_mnist",
-        "npz",
-        "folder",
-        "csv",
-    ),
-    "model.name": ("mlp", "dcgan", "radford", "resnet", "ctgan"),
     "model.latent": ("normal", "uniform"),
-    "model.g_output": ("linear", "tanh"),
-    "model.init": ("default", "normal02"),
     "model.conditioning": ("none", "cgan", "acgan", "projection"),
-    "model.compute_dtype": ("float32", "bfloat16"),
-    "loss.name": ("minimax", "ns", "lsgan", "wgan", "wgan_gp", "hinge"),
-    "optim.g.name": ("adam", "rmsprop", "sgd"),
-    "optim.d.name": ("adam", "rmsprop", "sgd"),
     "optim.g.schedule": ("constant", "linear"),
     "optim.d.schedule": ("constant", "linear"),
     "logger.mode": ("offline", "online", "disabled"),
     "train.on_nonfinite": ("stop", "skip"),
     "parallel.backend": ("jit", "pmap"),
 }
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")
-LOGISTIC_LOSSES = ("minimax", "ns", "lsgan")
+# Keys whose values are names in a registry (gan_jax/registry.py): its names are the choices.
+REGISTRY_KEYS = {
+    "data.name": "DATASETS",
+    "model.name": "MODELS",
+    "loss.name": "LOSSES",
+    "optim.g.name": "OPTIMIZERS",
+    "optim.d.name": "OPTIMIZERS",
+}
 
 
 def register_configs() -> None:
-    """Put the schemas in Hydra's ConfigStore so `configs/config.yaml` can extend them."""
+    """Put the schemas in Hydra's ConfigStore so `configs/config.yaml` can extend them: the run, sample and eval
+    schemas, and each registered model's schema under `schema/model/<name>` (what `configs/model/<name>.yaml`
+    extends) and, for a model without a YAML file (a plug-in's), as the option `model=<name>` itself."""
+    from gan_jax.registry import MODELS
+
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(name="sample_schema", node=SampleConfig)
     cs.store(name="eval_schema", node=EvalRunConfig)
+    for name in MODELS.names():
+        schema = MODELS.entry(name).config or ModelConfig
+        cs.store(group="schema/model", name=name, node=schema(name=name))
+        if not MODELS.entry(name).info or not MODELS.entry(name).info.get("yaml"):  # type: ignore[union-attr]
+            cs.store(group="model", name=name, node=schema(name=name))
 
 
 def _positive(value: float, key: str) -> None:
@@ -293,23 +280,54 @@ def _positive(value: float, key: str) -> None:
         raise ConfigError(f"{key}={value} must be positive")
 
 
-def validate(cfg: Config) -> Config:
-    """Checks the constraints the schema types cannot express; raises ConfigError naming key and fix."""
+def _lookup(cfg: Any, key: str) -> Any:
+    node = cfg
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def _validate_choices(cfg: Config) -> None:
+    from gan_jax import registry
+
     for key, allowed in CHOICES.items():
-        node: Any = cfg
-        for part in key.split("."):
-            node = getattr(node, part)
-        if node not in allowed:
-            raise ConfigError(f"{key}={node!r} is not a valid choice; choose one of: {', '.join(allowed)}")
-    for key in ("model.g_activation", "model.d_activation"):
-        value = getattr(cfg.model, key.split(".")[1])
-        if value not in ACTIVATIONS:
-            raise ConfigError(f"{key}={value!r} is not a valid choice; choose one of: {', '.join(ACTIVATIONS)}")
+        value = _lookup(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not a valid choice; choose one of: {', '.join(allowed)}")
+    for key, name in REGISTRY_KEYS.items():
+        reg = getattr(registry, name)
+        value = _lookup(cfg, key)
+        if value not in reg:
+            raise ConfigError(reg.unknown(value).replace(f"{reg.key}=", f"{key}=", 1))
+    schema = registry.MODELS.entry(cfg.model.name).config
+    if schema is not None and not isinstance(cfg.model, schema):
+        raise ConfigError(
+            f"model.name={cfg.model.name!r} was set on another model's config ({type(cfg.model).__name__}); "
+            f"choose the model with model={cfg.model.name} instead of model.name="
+        )
+    if cfg.family != "auto" and cfg.family not in registry.FAMILIES:
+        raise ConfigError(registry.FAMILIES.unknown(cfg.family))
+
+
+def resolved_family(cfg: Config) -> str:
+    """`family`, with auto resolved by the model's registry entry (default: the one-G-one-critic gan family)."""
+    from gan_jax.registry import MODELS
+
+    if cfg.family != "auto":
+        return cfg.family
+    return (MODELS.entry(cfg.model.name).info or {}).get("family", "gan")
+
+
+def validate(cfg: Config) -> Config:
+    """Checks the constraints the schema types cannot express; raises ConfigError naming key and fix. The
+    chosen model and family check their own keys (their registry entries' `validate`)."""
+    from gan_jax.registry import FAMILIES, MODELS
+
+    _validate_choices(cfg)
     t = cfg.train
     for key in ("steps", "batch_size", "n_critic", "steps_per_call", "log_every", "ckpt_every", "keep_checkpoints"):
         _positive(getattr(t, key), f"train.{key}")
     _positive(cfg.model.z_dim, "model.z_dim")
-    _positive(cfg.model.width_scale, "model.width_scale")
     if cfg.model.pack < 1 or cfg.train.batch_size % cfg.model.pack:
         raise ConfigError(
             f"model.pack={cfg.model.pack} must be >= 1 and divide train.batch_size={cfg.train.batch_size}; "
@@ -320,80 +338,21 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"eval.every={cfg.eval.every} must be >= 0 (0 evaluates only at the end)")
     for opt_key in ("g", "d"):
         _positive(getattr(cfg.optim, opt_key).lr, f"optim.{opt_key}.lr")
+        if getattr(cfg.optim, opt_key).weight_decay < 0:
+            raise ConfigError(f"optim.{opt_key}.weight_decay must be >= 0")
     if not 0.0 <= cfg.train.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay={cfg.train.ema_decay} must be in [0, 1) (0 turns the EMA off)")
-    if not 0.0 <= cfg.model.g_dropout < 1.0:
-        raise ConfigError(f"model.g_dropout={cfg.model.g_dropout} must be in [0, 1)")
-    if not 0.0 <= cfg.loss.label_smoothing < 0.5:
-        raise ConfigError(f"loss.label_smoothing={cfg.loss.label_smoothing} must be in [0, 0.5)")
-    if not 0.0 <= cfg.loss.label_flip_prob < 0.5:
-        raise ConfigError(f"loss.label_flip_prob={cfg.loss.label_flip_prob} must be in [0, 0.5)")
-    if (cfg.loss.label_smoothing or cfg.loss.label_flip_prob) and cfg.loss.name not in LOGISTIC_LOSSES:
-        raise ConfigError(
-            f"loss.label_smoothing / loss.label_flip_prob apply to {', '.join(LOGISTIC_LOSSES)}, "
-            f"not loss.name={cfg.loss.name!r}; set them to 0"
-        )
     if cfg.data.name == "npz" and not cfg.data.path:
         raise ConfigError("data=npz needs data.path=FILE.npz (x: NHWC images, optional y: labels)")
-    _validate_tabular(cfg)
-    _validate_tricks(cfg)
     if cfg.data.sigma <= 0:
         raise ConfigError(f"data.sigma={cfg.data.sigma} must be positive")
+    for entry in (MODELS.entry(cfg.model.name), FAMILIES.entry(resolved_family(cfg))):
+        check = (entry.info or {}).get("validate")
+        if check is not None:
+            check(cfg)
     _validate_parallel(cfg)
     _validate_population(cfg)
     return cfg
-
-
-def _validate_tabular(cfg: Config) -> None:
-    """Tables and model=ctgan go together; its knobs have ranges."""
-    is_table, is_ctgan = cfg.data.name == "csv", cfg.model.name == "ctgan"
-    if is_table and not cfg.data.path:
-        raise ConfigError("data=csv needs data.path=FILE.csv (a table with a header row)")
-    if is_table != is_ctgan:
-        raise ConfigError(
-            "data=csv and model=ctgan go together (tables need the tabular generator and critic): "
-            + ("add model=ctgan (or experiment=tabular_adult)" if is_table else "use data=csv data.path=FILE.csv")
-        )
-    if is_ctgan:
-        if not 0.0 <= cfg.model.d_dropout < 1.0:
-            raise ConfigError(f"model.d_dropout={cfg.model.d_dropout} must be in [0, 1)")
-        _positive(cfg.model.gumbel_tau, "model.gumbel_tau")
-        if cfg.model.cond_loss_weight < 0:
-            raise ConfigError(f"model.cond_loss_weight={cfg.model.cond_loss_weight} must be >= 0")
-    for opt_key in ("g", "d"):
-        if getattr(cfg.optim, opt_key).weight_decay < 0:
-            raise ConfigError(f"optim.{opt_key}.weight_decay must be >= 0")
-
-
-def _validate_tricks(cfg: Config) -> None:
-    """Ranges of the regularizers and augmentations, and the combinations they do not support."""
-    from gan_jax.augment import POLICIES  # imported here: augment imports jax, config stays light to import
-
-    loss, train = cfg.loss, cfg.train
-    for key in ("aux_real_weight", "aux_fake_weight", "aux_g_weight", "r1_gamma"):
-        if getattr(loss, key) < 0:
-            raise ConfigError(f"loss.{key}={getattr(loss, key)} must be >= 0")
-    _positive(loss.r1_every, "loss.r1_every")
-    unknown = [op for op in train.augment if op not in POLICIES]
-    if unknown:
-        raise ConfigError(f"train.augment: unknown op(s) {unknown}; choose from {', '.join(POLICIES)}")
-    if train.augment and cfg.data.name in TOY_AND_TABLE:
-        raise ConfigError(f"train.augment (DiffAugment) applies to images, not data={cfg.data.name}; remove it")
-    if train.instance_noise < 0 or train.instance_noise_steps < 0:
-        raise ConfigError("train.instance_noise and train.instance_noise_steps must be >= 0")
-    if cfg.model.attention_resolution < 0:
-        raise ConfigError(f"model.attention_resolution={cfg.model.attention_resolution} must be >= 0 (0 = none)")
-    if cfg.model.conditioning != "none":
-        if cfg.data.name in TOY_AND_TABLE:
-            raise ConfigError(
-                f"model.conditioning={cfg.model.conditioning} needs labelled images (digits, mnist, fashion_mnist, "
-                f"cifar10, folder, npz with y), not data={cfg.data.name}; set model.conditioning=none"
-            )
-        if cfg.model.pack > 1:
-            raise ConfigError("model.pack > 1 (PacGAN) is unconditional; set model.pack=1 or model.conditioning=none")
-
-
-TOY_AND_TABLE = ("ring", "grid", "gaussian", "disk", "csv")
 
 
 def _validate_parallel(cfg: Config) -> None:
@@ -411,33 +370,72 @@ def _validate_parallel(cfg: Config) -> None:
     _positive(p.init_timeout_s, "parallel.init_timeout_s")
 
 
-POPULATION_LISTS = ("seeds", "lr_g", "lr_d", "gp_weight")
+# The population lists kept as short names for their config keys (population.vary takes any key).
+POPULATION_ALIASES = {"lr_g": "optim.g.lr", "lr_d": "optim.d.lr", "gp_weight": "loss.gp_weight"}
+
+
+def population_values(cfg: Config) -> dict[str, list[float]]:
+    """Every per-member value list by the dotted config key it replaces (population.vary plus the aliases)."""
+    values = {key: list(getattr(cfg.population, alias)) for alias, key in POPULATION_ALIASES.items()}
+    values = {k: v for k, v in values.items() if v}
+    for key, vals in cfg.population.vary.items():
+        if key in values:
+            raise ConfigError(f"population.vary.{key} and its short form both give values; keep one")
+        values[key] = list(vals)
+    return values
 
 
 def _validate_population(cfg: Config) -> None:
     size, pop = cfg.train.population, cfg.population
     if size < 1:
         raise ConfigError(f"train.population={size} must be >= 1 (1 = a single GAN)")
-    for key in POPULATION_LISTS:
-        values = list(getattr(pop, key))
+    lists = {"population.seeds": list(pop.seeds)}
+    lists |= {f"population.{alias}": list(getattr(pop, alias)) for alias in POPULATION_ALIASES}
+    lists |= {f"population.vary.{k}": list(v) for k, v in pop.vary.items()}
+    for key, values in lists.items():
         if values and len(values) != size:
             raise ConfigError(
-                f"population.{key} has {len(values)} values but train.population={size}; give one value per "
+                f"{key} has {len(values)} values but train.population={size}; give one value per "
                 f"member (or set train.population={len(values)})"
             )
-    for key in ("lr_g", "lr_d"):
-        if any(v <= 0 for v in getattr(pop, key)):
-            raise ConfigError(f"population.{key}={list(getattr(pop, key))} must all be positive")
-    if pop.gp_weight:
-        if cfg.loss.name != "wgan_gp":
-            raise ConfigError(f"population.gp_weight applies to loss=wgan_gp, not loss.name={cfg.loss.name!r}")
-        if any(v < 0 for v in pop.gp_weight):
-            raise ConfigError(f"population.gp_weight={list(pop.gp_weight)} must all be >= 0")
+    for key in population_values(cfg):
+        try:
+            current = _lookup(cfg, key)
+        except AttributeError:
+            raise ConfigError(
+                f"population.vary: {key!r} is not a config key; give dotted paths such as optim.g.lr"
+            ) from None
+        if isinstance(current, bool) or not isinstance(current, int | float):
+            raise ConfigError(f"population.vary: {key} is {type(current).__name__}, only numeric keys can vary")
+    if pop.gp_weight and cfg.loss.name != "wgan_gp":
+        raise ConfigError(f"population.gp_weight applies to loss=wgan_gp, not loss.name={cfg.loss.name!r}")
     if size > 1 and cfg.parallel.backend == "pmap":
         raise ConfigError(
             "train.population > 1 runs under parallel.backend=jit (members are vmapped inside one program); "
             "drop parallel.backend=pmap"
         )
+
+
+def member_config(cfg: Config, i: int) -> Config:
+    """The single-run config that member i of a population equals (its seed and values)."""
+    import dataclasses
+
+    member = cfg
+    for key, values in population_values(cfg).items():
+        member = replace_key(member, key, type(_lookup(cfg, key))(values[i]))
+    seeds = list(cfg.population.seeds) or [cfg.seed + j for j in range(cfg.train.population)]
+    train = dataclasses.replace(member.train, population=1)
+    return dataclasses.replace(member, seed=seeds[i], train=train, population=PopulationConfig())
+
+
+def replace_key(node: Any, key: str, value: Any) -> Any:
+    """A copy of the dataclass tree `node` with the dotted `key` set to `value` (any value: a tracer too)."""
+    import dataclasses
+
+    head, _, rest = key.partition(".")
+    if not rest:
+        return dataclasses.replace(node, **{head: value})
+    return dataclasses.replace(node, **{head: replace_key(getattr(node, head), rest, value)})
 
 
 def to_config(cfg: DictConfig | Config) -> Config:
@@ -466,7 +464,10 @@ def unknown_keys(node: DictConfig, schema: type, prefix: str = "") -> list[str]:
         if key not in known:
             found.append(name)
         elif is_dataclass(hints[key]) and OmegaConf.is_dict(node[key]):
-            found += unknown_keys(node[key], hints[key], f"{name}.")
+            # The node's own schema when it is a subclass of the declared one (a model's config).
+            actual = OmegaConf.get_type(node[key])
+            schema_of = actual if isinstance(actual, type) and issubclass(actual, hints[key]) else hints[key]
+            found += unknown_keys(node[key], schema_of, f"{name}.")
     return found
 
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gan_jax.errors import ConfigError
+from gan_jax.registry import LOSSES
 
 Array = jax.Array
 
@@ -68,21 +68,25 @@ class AdversarialLoss(NamedTuple):
     decision_threshold: float  # critic output that separates "real" from "fake" for the accuracy metric
 
 
-LOSSES: dict[str, AdversarialLoss] = {
-    "minimax": AdversarialLoss(_logistic_critic, minimax_generator, 0.0),
-    "ns": AdversarialLoss(_logistic_critic, non_saturating_generator, 0.0),
-    "lsgan": AdversarialLoss(least_squares_critic, least_squares_generator, 0.5),
-    "wgan": AdversarialLoss(wasserstein_critic, wasserstein_generator, 0.0),
-    "wgan_gp": AdversarialLoss(wasserstein_critic, wasserstein_generator, 0.0),
-    "hinge": AdversarialLoss(hinge_critic, wasserstein_generator, 0.0),
-}
+for _name, _loss, _logistic in (
+    ("minimax", AdversarialLoss(_logistic_critic, minimax_generator, 0.0), True),
+    ("ns", AdversarialLoss(_logistic_critic, non_saturating_generator, 0.0), True),
+    ("lsgan", AdversarialLoss(least_squares_critic, least_squares_generator, 0.5), True),
+    ("wgan", AdversarialLoss(wasserstein_critic, wasserstein_generator, 0.0), False),
+    ("wgan_gp", AdversarialLoss(wasserstein_critic, wasserstein_generator, 0.0), False),
+    ("hinge", AdversarialLoss(hinge_critic, wasserstein_generator, 0.0), False),
+):
+    # logistic: has real/fake targets, so one-sided label smoothing and label flips apply.
+    LOSSES.register(_name, _loss, logistic=_logistic)
 
 
 def get_loss(name: str) -> AdversarialLoss:
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise ConfigError(f"loss.name={name!r} is unknown; choose one of: {', '.join(LOSSES)}") from None
+    return LOSSES.get(name)
+
+
+def is_logistic(name: str) -> bool:
+    """Whether the loss has real/fake targets (label smoothing and flips apply to it)."""
+    return bool((LOSSES.entry(name).info or {}).get("logistic"))
 
 
 def critic_targets(key: Array, batch: int, smoothing: float, flip_prob: float) -> tuple[Array, Array]:

@@ -27,12 +27,11 @@ import jax
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-from gan_jax.build import build_gan
+from gan_jax.families.catalog import build_family
 from gan_jax.cli.common import CONFIG_DIR
 from gan_jax.config import register_configs, to_config
 from gan_jax.data.images import ImageData
 from gan_jax.data.source import build_source, image_source
-from gan_jax.train.state import init_state
 from gan_jax.train.step import make_train_fn
 
 # The networks the README's speed table and the PyTorch reference measure (the default experiment runs 3x128).
@@ -58,14 +57,14 @@ def build(case: str):
         source = image_source(ImageData(x=x, y=y, name="random32x32x3"))
     else:
         source = build_source(cfg.data)
-    gan = build_gan(cfg, source)
-    return gan, source, init_state(gan, cfg.seed)
+    gan = build_family(cfg, source)
+    return gan, source, gan.init(cfg.seed)
 
 
 def time_case(case: str, steps_per_call: int, min_seconds: float) -> dict:
     gan, source, state = build(case)
     t0 = time.perf_counter()
-    fn = make_train_fn(gan, source.sample, steps_per_call).lower(state, source.arrays).compile()
+    fn = make_train_fn(gan, steps_per_call).lower(state, source.arrays).compile()
     compile_s = time.perf_counter() - t0
     state, _ = fn(state, source.arrays)  # warm-up
     jax.block_until_ready(state)
@@ -122,18 +121,18 @@ def time_inception(batch_size: int, min_seconds: float) -> dict:
 def time_population(members: int, steps_per_call: int, min_seconds: float) -> dict:
     """toy_ring (the default experiment) as a population of `members` GANs, vmapped in one program (members=1:
     the plain single-GAN program). Reports member-steps per second: 16 members at the time of one would be 16x."""
-    from gan_jax.train.parallel import Parallel
+    from gan_jax.train.sharding import Plan
 
     register_configs()
     overrides = ["experiment=toy_ring", f"train.population={members}", "parallel.devices=1", *TOY_WIDTHS]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = to_config(compose("config", overrides=overrides))
-    plan = Parallel(cfg)
+    plan = Plan(cfg)
     source = build_source(cfg.data)
-    gan = build_gan(cfg, source)
+    gan = build_family(cfg, source)
     state, arrays = plan.init_state(gan), plan.place(source.arrays)
     t0 = time.perf_counter()
-    fn = plan.train_fn(gan, source.sample, steps_per_call, state, arrays)
+    fn = plan.train_fn(lambda c: build_family(c, source), gan, steps_per_call, state, arrays)
     compile_s = time.perf_counter() - t0
     state, _ = fn(state, arrays)  # warm-up
     jax.block_until_ready(state)

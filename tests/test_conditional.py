@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from gan_jax.build import build_gan
+from gan_jax.families.catalog import build_family
 from gan_jax.data.images import ImageData
 from gan_jax.data.source import build_source, image_source
 from gan_jax.errors import ConfigError
 from gan_jax.metrics.evaluator import class_accuracy
-from gan_jax.train.state import init_state
-from gan_jax.train.step import class_loss, criticize_with_classes, make_sample_fn, make_train_fn, sample_generator
+from gan_jax.families.gan import class_loss, criticize_with_classes, make_sample_fn
+from gan_jax.train.step import make_train_fn, sample_generator
 
 TINY = (
     "data=digits",
@@ -32,8 +32,8 @@ TINY = (
 def setup(*overrides: str):
     cfg = make_config(*TINY, *overrides)
     source = build_source(cfg.data)
-    gan = build_gan(cfg, source)
-    return cfg, source, gan, init_state(gan, cfg.seed)
+    gan = build_family(cfg, source)
+    return cfg, source, gan, gan.init(cfg.seed)
 
 
 @pytest.mark.parametrize("conditioning", ["cgan", "acgan", "projection"])
@@ -43,8 +43,8 @@ def test_conditional_gans_train_and_use_their_labels(conditioning):
     x = source.sample(source.arrays, jax.random.PRNGKey(0), 20)["x"]
     y0, y1 = jnp.zeros(20, jnp.int32), jnp.ones(20, jnp.int32)
     # The critic's verdict on the same images depends on the label they come with (for ACGAN: its class logits).
-    a, _, cls_a = criticize_with_classes(gan, state.d_params, state.d_stats, x, y0)
-    b, _, _ = criticize_with_classes(gan, state.d_params, state.d_stats, x, y1)
+    a, _, cls_a = criticize_with_classes(gan, state.nets["D"].params, state.nets["D"].stats, x, y0)
+    b, _, _ = criticize_with_classes(gan, state.nets["D"].params, state.nets["D"].stats, x, y1)
     if conditioning == "acgan":
         assert cls_a.shape == (20, 10) and np.allclose(a, b)
     else:
@@ -53,7 +53,7 @@ def test_conditional_gans_train_and_use_their_labels(conditioning):
     fn = make_sample_fn(gan, 20)
     s0, s1 = fn(state, jax.random.PRNGKey(1), y0), fn(state, jax.random.PRNGKey(1), y1)
     assert not np.allclose(s0, s1)
-    state, metrics = make_train_fn(gan, source.sample, 2)(state, source.arrays)
+    state, metrics = make_train_fn(gan, 2)(state, source.arrays)
     assert int(state.step) == 2 and all(np.isfinite(float(v)) for v in metrics.values())
     if conditioning == "acgan":
         assert {"d_cls_real", "d_cls_fake", "cls_acc_real", "g_cls"} <= set(metrics)
@@ -61,9 +61,9 @@ def test_conditional_gans_train_and_use_their_labels(conditioning):
 
 def test_acgan_class_loss_weights_enter_the_critic_loss():
     _, source, gan, state = setup("model.conditioning=acgan", "loss.aux_real_weight=0", "loss.aux_fake_weight=0")
-    _, m0 = make_train_fn(gan, source.sample, 1)(state, source.arrays)
+    _, m0 = make_train_fn(gan, 1)(state, source.arrays)
     _, source, gan, state = setup("model.conditioning=acgan")
-    _, m1 = make_train_fn(gan, source.sample, 1)(state, source.arrays)
+    _, m1 = make_train_fn(gan, 1)(state, source.arrays)
     # Same seed, same batch: the only difference in D's loss is the weighted class cross-entropy.
     expected = float(m0["d_loss"]) + float(m1["d_cls_real"]) + float(m1["d_cls_fake"])
     np.testing.assert_allclose(float(m1["d_loss"]), expected, rtol=1e-5)
@@ -79,10 +79,10 @@ def test_class_loss_is_cross_entropy():
 
 def test_spectral_norm_state_is_in_the_train_state_and_updates():
     _, source, gan, state = setup("model.spectral_norm=true")
-    assert state.d_stats, "spectral norm's power-iteration vectors live in the critic's batch_stats"
-    before = jax.tree_util.tree_map(np.asarray, state.d_stats)
-    state, _ = make_train_fn(gan, source.sample, 2)(state, source.arrays)
-    changed = jax.tree_util.tree_map(lambda a, b: not np.allclose(a, b), before, state.d_stats)
+    assert state.nets["D"].stats, "spectral norm's power-iteration vectors live in the critic's batch_stats"
+    before = jax.tree_util.tree_map(np.asarray, state.nets["D"].stats)
+    state, _ = make_train_fn(gan, 2)(state, source.arrays)
+    changed = jax.tree_util.tree_map(lambda a, b: not np.allclose(a, b), before, state.nets["D"].stats)
     assert any(jax.tree_util.tree_leaves(changed))
 
 
@@ -97,18 +97,18 @@ def test_spectral_norm_state_is_in_the_train_state_and_updates():
 )
 def test_training_options_run_and_stay_finite(overrides):
     _, source, gan, state = setup(*overrides)
-    state, metrics = make_train_fn(gan, source.sample, 2)(state, source.arrays)
+    state, metrics = make_train_fn(gan, 2)(state, source.arrays)
     assert int(state.step) == 2 and all(np.isfinite(float(v)) for v in metrics.values())
 
 
 def test_r1_changes_the_critic_update():
     _, source, gan, state = setup()
-    plain, _ = make_train_fn(gan, source.sample, 2)(state, source.arrays)
+    plain, _ = make_train_fn(gan, 2)(state, source.arrays)
     _, source, gan, state = setup("loss.r1_gamma=10", "loss.r1_every=2")
-    with_r1, metrics = make_train_fn(gan, source.sample, 2)(state, source.arrays)
+    with_r1, metrics = make_train_fn(gan, 2)(state, source.arrays)
     # Lazy R1 every 2 steps: step 0 applies it, step 1 does not; the logged mean over both is half of step 0's.
     assert float(metrics["r1"]) > 0
-    a, b = jax.tree_util.tree_leaves(plain.d_params), jax.tree_util.tree_leaves(with_r1.d_params)
+    a, b = jax.tree_util.tree_leaves(plain.nets["D"].params), jax.tree_util.tree_leaves(with_r1.nets["D"].params)
     assert any(not np.allclose(x, y) for x, y in zip(a, b, strict=True))
 
 
@@ -137,7 +137,7 @@ def test_conditioning_needs_labels_and_images(tmp_path):
     np.savez(unlabelled, x=np.zeros((8, 8, 8, 1), np.uint8))
     cfg = make_config("data=npz", f"data.path={unlabelled}", "model.conditioning=cgan")
     with pytest.raises(ConfigError, match="needs class labels"):
-        build_gan(cfg, build_source(cfg.data))
+        build_family(cfg, build_source(cfg.data))
     with pytest.raises(ConfigError, match="labelled images"):
         make_config("data=ring", "model.conditioning=acgan")
     with pytest.raises(ConfigError, match=r"train\.augment"):

@@ -82,13 +82,13 @@ def test_metric_errors_name_the_fix():
     with pytest.raises(ConfigError, match="stacked_mnist"):
         check_metrics(["stacked_modes"], "mnist")
     with pytest.raises(ConfigError, match="does not apply to 2-D data"):
-        from gan_jax.build import build_gan
+        from gan_jax.families.catalog import build_family
         from gan_jax.data.source import build_source
-        from gan_jax.train.loop import Evaluator
+        from gan_jax.evaluation import Evaluator
 
         cfg = make_config("eval.metrics=[fid]")
         source = build_source(cfg.data)
-        Evaluator(build_gan(cfg, source), source, cfg)
+        Evaluator(build_family(cfg, source), source, cfg)
     assert default_image_metrics("npz") == [] and "classes" in default_image_metrics("mnist")
 
 

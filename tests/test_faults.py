@@ -32,6 +32,8 @@ Bad data (data=npz and the MNIST IDX reader):
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import shutil
@@ -47,14 +49,16 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from gan_jax.build import build_gan
+from gan_jax.families.catalog import build_family
 from gan_jax.data import images
 from gan_jax.data.source import build_source
 from gan_jax.errors import CheckpointError, ConfigError, DataError, DivergenceError
 from gan_jax.train.checkpoint import MANIFEST, Checkpointer
 from gan_jax.train.loop import train
-from gan_jax.train.state import init_state
-from gan_jax.train.step import NONFINITE_QUANTITIES, make_train_fn
+from gan_jax.families.gan import GAN
+from gan_jax.train.step import make_train_fn
+
+NONFINITE_QUANTITIES = GAN.nonfinite_quantities
 
 BIN = Path(sys.executable).parent
 TINY = (
@@ -80,9 +84,9 @@ def saved(tmp_path):
     """A store with valid saves at steps 1, 2, 3 of a small state (step i holds the state trained i steps)."""
     cfg = make_config(*TINY)
     source = build_source(cfg.data)
-    gan = build_gan(cfg, source)
-    state = init_state(gan, cfg.seed)
-    step_fn = make_train_fn(gan, source.sample, 1)
+    gan = build_family(cfg, source)
+    state = gan.init(cfg.seed)
+    step_fn = make_train_fn(gan, 1)
     ckpt = Checkpointer(tmp_path / "checkpoints", keep=5)
     states = {}
     for i in (1, 2, 3):
@@ -90,7 +94,7 @@ def saved(tmp_path):
         states[i] = jax.device_get(state)
         ckpt.save(i, state, {"step": i})
     ckpt.close()
-    return tmp_path / "checkpoints", states, init_state(gan, cfg.seed)
+    return tmp_path / "checkpoints", states, gan.init(cfg.seed)
 
 
 def _largest_data_file(step_dir: Path) -> Path:
@@ -184,8 +188,8 @@ def test_rotation_keeps_last_valid_until_next_is_sealed(saved):
 
 def test_best_save_is_kept_apart_from_rotation(tmp_path):
     cfg = make_config(*TINY)
-    gan = build_gan(cfg, build_source(cfg.data))
-    state = init_state(gan, 0)
+    gan = build_family(cfg, build_source(cfg.data))
+    state = gan.init(0)
     ckpt = Checkpointer(tmp_path / "checkpoints", keep=1)
     ckpt.save_best(1, state, {"best": {"value": 0.1}})
     for step in (1, 2, 3, 4):
@@ -216,10 +220,10 @@ RESUMABLE = (*TINY, "train.steps_per_call=10", "train.log_every=20", "train.ckpt
 
 
 def _final_state(run_dir: Path, cfg):
-    gan = build_gan(cfg, build_source(cfg.data))
+    gan = build_family(cfg, build_source(cfg.data))
     ckpt = Checkpointer(run_dir / "checkpoints")
     try:
-        return ckpt.restore(init_state(gan, cfg.seed)).state
+        return ckpt.restore(gan.init(cfg.seed)).state
     finally:
         ckpt.close()
 
@@ -231,7 +235,7 @@ def test_exact_resume_is_bitwise_identical(tmp_path):
     train(make_config(*RESUMABLE, "train.steps=120", "train.ema_decay=0.9"), split)
     train(make_config(*RESUMABLE, "train.steps=240", "train.ema_decay=0.9", "train.resume=true"), split)
     a, b = _final_state(straight, cfg), _final_state(split, cfg)
-    assert int(a.step) == int(b.step) == 240 and a.g_ema is not None
+    assert int(a.step) == int(b.step) == 240 and a.nets["G"].ema is not None
     assert leaves_equal(a, b)  # G, D, EMA, both optimizers, step, key: every leaf, bit for bit
     lines = [(d / "metrics.jsonl").read_text().splitlines() for d in (straight, split)]
     assert len(lines[0]) > 10 and lines[0] == lines[1]
@@ -279,11 +283,11 @@ def _poisoned(sample, rate: float):
 def test_nonfinite_guard_modes(mode):
     cfg = make_config(*TINY, f"train.on_nonfinite={mode}")
     source = build_source(cfg.data)
-    gan = build_gan(cfg, source)
-    state = init_state(gan, 0)
-    fn = make_train_fn(gan, _poisoned(source.sample, 0.2), 50)
+    gan = build_family(cfg, source)
+    state = gan.init(0)
+    fn = make_train_fn(dataclasses.replace(gan, sample=_poisoned(source.sample, 0.2)), 50)
     state, metrics = fn(state, source.arrays)
-    params = (state.g_params, state.d_params)
+    params = (state.nets["G"].params, state.nets["D"].params)
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(params))
     if mode == "skip":
         skipped = int(state.nonfinite_skipped)

@@ -22,13 +22,12 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from gan_jax.build import build_gan
+from gan_jax.families.catalog import build_family
 from gan_jax.data.source import build_source
 from gan_jax.errors import ConfigError
 from gan_jax.logging import read_metrics
 from gan_jax.train.checkpoint import MANIFEST, Checkpointer
 from gan_jax.train.loop import train
-from gan_jax.train.state import init_state
 
 BIN = Path(sys.executable).parent
 COMMON = (
@@ -102,11 +101,11 @@ def _final_params(run_dir: Path, cfg) -> np.ndarray:
     source = build_source(cfg.data)
     ckpt = Checkpointer(run_dir / "checkpoints")
     try:
-        state = ckpt.restore(init_state(build_gan(cfg, source), cfg.seed)).state
+        state = ckpt.restore(init_state(build_family(cfg, source), cfg.seed)).state
     finally:
         ckpt.close()
     assert int(state.step) == cfg.train.steps
-    leaves = jax.tree_util.tree_leaves((state.g_params, state.d_params, state.g_opt, state.d_opt))
+    leaves = jax.tree_util.tree_leaves((state.nets["G"].params, state.nets["D"].params, state.nets["G"].opt, state.nets["D"].opt))
     return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves])
 
 

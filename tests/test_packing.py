@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from gan_jax.build import build_gan
+from gan_jax.families.catalog import build_family
 from gan_jax.data.source import build_source
 from gan_jax.errors import ConfigError
 from gan_jax.models.dcgan import DCGANCritic
@@ -17,7 +17,6 @@ from gan_jax.models.mlp import MLPCritic
 from gan_jax.models.packing import PackedCritic, pack_examples
 from gan_jax.regularizers import gradient_penalty
 from gan_jax.train.loop import train
-from gan_jax.train.state import init_state
 from gan_jax.train.step import make_train_fn
 
 TINY = ("model.g_widths=[32,32]", "model.d_widths=[32,32]", "train.batch_size=64")
@@ -26,8 +25,8 @@ TINY = ("model.g_widths=[32,32]", "model.d_widths=[32,32]", "train.batch_size=64
 def setup(*overrides):
     cfg = make_config(*TINY, *overrides)
     source = build_source(cfg.data)
-    gan = build_gan(cfg, source)
-    return source, gan, init_state(gan, cfg.seed)
+    gan = build_family(cfg, source)
+    return source, gan, gan.init(cfg.seed)
 
 
 def test_pack_examples_puts_consecutive_examples_side_by_side():
@@ -62,9 +61,9 @@ def test_packed_critic_gives_one_logit_per_pack():
 def test_image_critics_see_packs_concatenated_along_channels():
     _, gan, state = setup("data=digits", "data.resolution=28", "model=dcgan", "model.pack=2", "train.batch_size=4")
     assert isinstance(gan.critic, PackedCritic) and isinstance(gan.critic.critic, DCGANCritic)
-    assert state.d_params["critic"]["block0_conv0"]["kernel"].shape[2] == 2  # 1 channel x 2 images per pack
+    assert state.nets["D"].params["critic"]["block0_conv0"]["kernel"].shape[2] == 2  # 1 channel x 2 images per pack
     images = jax.random.normal(jax.random.PRNGKey(3), (4, 28, 28, 1))
-    variables = {"params": state.d_params, "batch_stats": state.d_stats}
+    variables = {"params": state.nets["D"].params, "batch_stats": state.nets["D"].stats}
     logits, _ = gan.critic.apply(variables, images, None, train=True, mutable=["batch_stats"])
     assert logits.shape == (2,)
 
@@ -73,8 +72,8 @@ def test_pack_one_is_the_plain_gan_bit_for_bit():
     source, plain, s0 = setup("loss=wgan_gp")
     _, packed1, s1 = setup("loss=wgan_gp", "model.pack=1")
     assert isinstance(packed1.critic, MLPCritic)
-    a, ma = make_train_fn(plain, source.sample, 3)(s0, source.arrays)
-    b, mb = make_train_fn(packed1, source.sample, 3)(s1, source.arrays)
+    a, ma = make_train_fn(plain, 3)(s0, source.arrays)
+    b, mb = make_train_fn(packed1, 3)(s1, source.arrays)
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     assert {k: float(v) for k, v in ma.items()} == {k: float(v) for k, v in mb.items()}
@@ -106,10 +105,10 @@ def test_packed_steps_train_with_label_flips_and_gradient_penalty():
         ("model.pack=2", "loss=wgan_gp"),
     ):
         source, gan, state = setup(*overrides)
-        before = np.asarray(state.d_params["critic"]["Dense_0"]["kernel"]).copy()
-        state, metrics = make_train_fn(gan, source.sample, 3)(state, source.arrays)
+        before = np.asarray(state.nets["D"].params["critic"]["Dense_0"]["kernel"]).copy()
+        state, metrics = make_train_fn(gan, 3)(state, source.arrays)
         assert all(np.isfinite(float(v)) for v in metrics.values()), overrides
-        assert not np.array_equal(before, np.asarray(state.d_params["critic"]["Dense_0"]["kernel"]))
+        assert not np.array_equal(before, np.asarray(state.nets["D"].params["critic"]["Dense_0"]["kernel"]))
 
 
 def test_packed_toy_run_trains(tmp_path):

@@ -1,4 +1,4 @@
-"""Data parallelism, pmap and populations (gan_jax/train/parallel.py).
+"""Data parallelism, pmap and populations (gan_jax/train/sharding.py, population.py, distributed.py).
 
 The device count is fixed when JAX starts, so the multi-device checks run in one subprocess with 8 CPU devices
 (`python tests/test_parallel.py --devices-worker`); it prints one JSON line of measured differences and the
@@ -41,22 +41,22 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
 
 def _jit_run(devices: int, calls: int) -> dict:
     """One step per dispatch over `devices` devices: first-step metrics and Adam moments, and the final params."""
-    from gan_jax.build import build_gan
+    from gan_jax.families.catalog import build_family
     from gan_jax.data.source import build_source
-    from gan_jax.train.parallel import Parallel
+    from gan_jax.train.sharding import Plan
 
     cfg = make_config(*TINY, f"parallel.devices={devices}")
-    plan = Parallel(cfg)
+    plan = Plan(cfg)
     source = build_source(cfg.data)
-    gan = build_gan(cfg, source)
+    gan = build_family(cfg, source)
     state, arrays = plan.init_state(gan), plan.place(source.arrays)
-    fn = plan.train_fn(gan, source.sample, 1, state, arrays)
+    fn = plan.train_fn(lambda c: build_family(c, source), gan, 1, state, arrays)
     state, metrics = fn(state, arrays)
     first = {
         "metrics": plan.host_metrics(metrics),
         # Adam's first moment after one update is (1 - b1) * gradient: the first step's gradients, exactly scaled.
-        "d_grad": _flat(jax.device_get(state.d_opt[0].mu)) / (1 - cfg.optim.d.b1),
-        "g_grad": _flat(jax.device_get(state.g_opt[0].mu)) / (1 - cfg.optim.g.b1),
+        "d_grad": _flat(jax.device_get(state.nets["D"].opt[0].mu)) / (1 - cfg.optim.d.b1),
+        "g_grad": _flat(jax.device_get(state.nets["G"].opt[0].mu)) / (1 - cfg.optim.g.b1),
     }
     for _ in range(calls - 1):
         state, _ = fn(state, arrays)
@@ -64,7 +64,7 @@ def _jit_run(devices: int, calls: int) -> dict:
     hlo = fn.compiled.as_text() if hasattr(fn, "compiled") else ""
     return {
         **first,
-        "params": _flat(jax.device_get((state.g_params, state.d_params))),
+        "params": _flat(jax.device_get((state.nets["G"].params, state.nets["D"].params))),
         "sharding": sharding,
         "all_reduce": "all-reduce" in hlo,  # the batch really is split: gradients are reduced across devices
     }
@@ -73,40 +73,39 @@ def _jit_run(devices: int, calls: int) -> dict:
 def _pmap_against_per_device_reference(devices: int) -> dict:
     """pmap with SGD (linear in the gradient): one step must equal the mean over devices of single-device steps,
     each on its own B/N examples drawn from fold_in(fold_in(key, step), device index)."""
-    from gan_jax.build import build_gan
+    from gan_jax.families.catalog import build_family
     from gan_jax.data.source import build_source
-    from gan_jax.train.parallel import Parallel
-    from gan_jax.train.state import init_state
-    from gan_jax.train.step import critic_update, generator_update
+    from gan_jax.families.base import Layout
+    from gan_jax.families.gan import critic_update, generator_update
+    from gan_jax.train.sharding import Plan
 
     sgd = ("optim.g.name=sgd", "optim.d.name=sgd", "optim.g.lr=0.1", "optim.d.lr=0.1")
     cfg = make_config(*TINY, *sgd, f"parallel.devices={devices}", "parallel.backend=pmap")
-    plan = Parallel(cfg)
+    plan = Plan(cfg)
     source = build_source(cfg.data)
-    gan = build_gan(cfg, source)
-    state0 = init_state(gan, cfg.seed)
-    fn = plan.train_fn(gan, source.sample, 1, plan.init_state(gan), source.arrays)
+    gan = build_family(cfg, source)
+    state0 = gan.init(cfg.seed)
+    fn = plan.train_fn(lambda c: build_family(c, source), gan, 1, plan.init_state(gan), source.arrays)
     state, metrics = fn(plan.init_state(gan), source.arrays)
 
-    local = dataclasses.replace(gan, batch_size=gan.batch_size // devices)
+    local = gan.with_layout(Layout(replicas=devices))  # one device's share of the batch, no collectives
     step_keys = [jax.random.fold_in(jax.random.fold_in(state0.key, 0), i) for i in range(devices)]
-    critic = jax.jit(critic_update, static_argnums=(0, 1))  # one compilation for every device's reference
-    generator = jax.jit(generator_update, static_argnums=(0, 1))
+    critic = jax.jit(critic_update, static_argnums=0)  # one compilation for every device's reference
+    generator = jax.jit(generator_update, static_argnums=0)
     d_runs = [
-        critic(local, source.sample, state0, source.arrays, jax.random.split(jax.random.fold_in(k, 0), 1)[0])
-        for k in step_keys
+        critic(local, state0, source.arrays, jax.random.split(jax.random.fold_in(k, 0), 1)[0]) for k in step_keys
     ]
-    d_params = jax.tree_util.tree_map(lambda *xs: sum(xs) / devices, *[s.d_params for s, _ in d_runs])
-    after_d = state0.replace(d_params=d_params)
-    g_runs = [generator(local, source.sample, after_d, source.arrays, jax.random.fold_in(k, 1)) for k in step_keys]
-    g_params = jax.tree_util.tree_map(lambda *xs: sum(xs) / devices, *[s.g_params for s, _ in g_runs])
+    d_params = jax.tree_util.tree_map(lambda *xs: sum(xs) / devices, *[s.nets["D"].params for s, _ in d_runs])
+    after_d = state0.replace(nets={**state0.nets, "D": state0.nets["D"].replace(params=d_params)})
+    g_runs = [generator(local, after_d, source.arrays, jax.random.fold_in(k, 1)) for k in step_keys]
+    g_params = jax.tree_util.tree_map(lambda *xs: sum(xs) / devices, *[s.nets["G"].params for s, _ in g_runs])
     d_loss = float(np.mean([float(m["d_loss"]) for _, m in d_runs]))
     g_loss = float(np.mean([float(m["g_loss"]) for _, m in g_runs]))
-    delta_d = _flat(d_params) - _flat(state0.d_params)
-    delta_g = _flat(g_params) - _flat(state0.g_params)
+    delta_d = _flat(d_params) - _flat(state0.nets["D"].params)
+    delta_g = _flat(g_params) - _flat(state0.nets["G"].params)
     return {
-        "d_update": float(np.max(np.abs(_flat(state.d_params) - _flat(d_params))) / np.max(np.abs(delta_d))),
-        "g_update": float(np.max(np.abs(_flat(state.g_params) - _flat(g_params))) / np.max(np.abs(delta_g))),
+        "d_update": float(np.max(np.abs(_flat(state.nets["D"].params) - _flat(d_params))) / np.max(np.abs(delta_d))),
+        "g_update": float(np.max(np.abs(_flat(state.nets["G"].params) - _flat(g_params))) / np.max(np.abs(delta_g))),
         "d_loss": abs(float(metrics["d_loss"]) - d_loss) / abs(d_loss),
         "g_loss": abs(float(metrics["g_loss"]) - g_loss) / abs(g_loss),
         "step": int(state.step),
@@ -121,20 +120,23 @@ def _batch_norm_over_the_global_batch() -> dict:
     from jax.sharding import PartitionSpec as P
 
     from gan_jax.models.dcgan import DCGANCritic
-    from gan_jax.train.parallel import AXIS, _with_axis
+    from gan_jax.families.base import Layout
+    from gan_jax.train.sharding import AXIS
 
     critic = DCGANCritic(resolution=28, channels=1)
     x = jax.random.normal(jax.random.PRNGKey(0), (16, 28, 28, 1)) * 2.0 + 0.5
     variables = critic.init(jax.random.PRNGKey(1), x, train=False)
 
-    def forward(module, x):
-        logits, updates = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    def forward(module, x, layout=Layout()):  # noqa: B008
+        logits, updates = layout.apply(module, variables, x, train=True, mutable=["batch_stats"])
         return logits, updates["batch_stats"]
 
     one = jax.jit(lambda x: forward(critic, x))(x)
     mesh = Mesh(np.asarray(jax.devices()), (AXIS,))
     sharded = jax.jit(lambda x: forward(critic, x))(jax.device_put(x, NamedSharding(mesh, P(AXIS))))
-    pmapped = jax.pmap(lambda x: forward(_with_axis(critic), x), axis_name=AXIS)(x.reshape(8, 2, 28, 28, 1))
+    # Any BatchNorm is synced under pmap by the layout (no list of model classes).
+    sync = Layout(axis_name=AXIS, replicas=8)
+    pmapped = jax.pmap(lambda x: forward(critic, x, sync), axis_name=AXIS)(x.reshape(8, 2, 28, 28, 1))
     pmapped = (pmapped[0].reshape(16), jax.tree_util.tree_map(lambda v: v[0], pmapped[1]))
     return {name: _rel(_flat(one), _flat(other)) for name, other in (("jit", sharded), ("pmap", pmapped))}
 
@@ -212,7 +214,7 @@ def test_population_member_equals_single_run(tmp_path, capsys):
     from gan_jax.config import SampleConfig
     from gan_jax.logging import read_metrics
     from gan_jax.train.loop import train
-    from gan_jax.train.parallel import member_config
+    from gan_jax.config import member_config
 
     common = (*RUN, "train.steps=20", "train.steps_per_call=10", "train.log_every=10", "train.ckpt_every=20")
     pop_cfg = make_config(*common, "train.population=3", "population.seeds=[3,4,5]", "population.lr_g=[1e-4,5e-4,1e30]")
@@ -263,14 +265,14 @@ def test_bad_parallel_config_names_key(overrides, must_name):
 
 
 def test_more_devices_than_exist_is_a_clear_error():
-    from gan_jax.train.parallel import Parallel
+    from gan_jax.train.sharding import Plan
 
     with pytest.raises(ConfigError, match=r"parallel\.devices=64"):
-        Parallel(make_config("parallel.devices=64"))
+        Plan(make_config("parallel.devices=64"))
 
 
 def test_distributed_settings_from_config_slurm_and_nothing():
-    from gan_jax.train.parallel import distributed_settings, first_host
+    from gan_jax.train.distributed import distributed_settings, first_host
 
     assert distributed_settings(make_config(), env={}) is None
     explicit = make_config(
@@ -298,15 +300,42 @@ def test_distributed_settings_from_config_slurm_and_nothing():
     assert [first_host(x) for x in ("node7", "a[01-04],b2", "n[3,5-7]")] == ["node7", "a01", "n3"]
 
 
-def test_pmap_sets_batch_norm_axis_on_conv_models():
-    from gan_jax.models.dcgan import DCGANCritic, RadfordGenerator
-    from gan_jax.models.mlp import MLPCritic
-    from gan_jax.models.packing import PackedCritic
-    from gan_jax.train.parallel import AXIS, _with_axis
+def test_pmap_syncs_every_batch_norm_of_any_module():
+    """Under pmap the layout syncs each nn.BatchNorm it meets, in any module (a user's own, nested, with no
+    axis_name field): no list of model classes. On a pmap of one device it must equal the plain call, and the
+    interceptor must have set the axis (a pmean over an unknown axis would fail to trace)."""
+    import flax.linen as nn
 
-    assert _with_axis(DCGANCritic()).axis_name == AXIS and _with_axis(RadfordGenerator()).axis_name == AXIS
-    assert _with_axis(PackedCritic(critic=DCGANCritic(), pack=2)).critic.axis_name == AXIS
-    assert _with_axis(MLPCritic()) == MLPCritic()
+    from gan_jax.families.base import Layout
+
+    class Block(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.BatchNorm(use_running_average=False)(nn.Dense(3)(x))
+
+    class UserNet(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return Block()(Block()(x))
+
+    net, x = UserNet(), jax.random.normal(jax.random.PRNGKey(0), (6, 4)) * 3.0
+    variables = net.init(jax.random.PRNGKey(1), x)
+    plain, _ = net.apply(variables, x, mutable=["batch_stats"])
+    seen = []
+
+    def spy(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if isinstance(context.module, nn.BatchNorm):
+            seen.append(context.module.axis_name)
+        return out
+
+    def synced(x):
+        with nn.intercept_methods(spy):
+            return Layout(axis_name="data").apply(net, variables, x, mutable=["batch_stats"])[0]
+
+    out = jax.pmap(synced, axis_name="data", devices=jax.devices()[:1])(x[None])
+    np.testing.assert_allclose(np.asarray(out[0]), np.asarray(plain), rtol=1e-5, atol=1e-6)
+    assert seen and all(name == "data" for name in seen), seen
 
 
 if __name__ == "__main__" and "--devices-worker" in sys.argv:

@@ -10,15 +10,9 @@ import pandas as pd
 import pytest
 from conftest import adult_dir
 
-from gan_jax.data.tabular import (
-    ConditionSampler,
-    TableTransformer,
-    detect_kinds,
-    read_table,
-    sample_original_cond,
-    sample_train_cond,
-    write_table,
-)
+from gan_jax.data.table_io import detect_kinds, read_table, write_table
+from gan_jax.data.table_sampler import ConditionSampler, sample_original_cond, sample_train_cond
+from gan_jax.data.table_transformer import TableTransformer
 from gan_jax.errors import ConfigError, DataError
 
 ADULT_TRAIN = adult_dir() / "adult_train.csv"

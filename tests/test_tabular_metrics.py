@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from conftest import adult_dir
 
-from gan_jax.data.tabular import TableTransformer, read_table
+from gan_jax.data.table_io import read_table
+from gan_jax.data.table_transformer import TableTransformer
 from gan_jax.errors import DataError
 from gan_jax.metrics.tabular import distance_to_closest_record, ml_efficacy, quality_report
 

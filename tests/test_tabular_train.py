@@ -14,15 +14,14 @@ import pandas as pd
 import pytest
 from conftest import make_config
 
-from gan_jax.build import build_gan
+from gan_jax.families.catalog import build_family
 from gan_jax.cli.sample import sample_run
 from gan_jax.config import ConditionConfig, SampleConfig
 from gan_jax.data.source import build_source
 from gan_jax.errors import ConfigError
 from gan_jax.models.tabular import conditional_loss
 from gan_jax.train.loop import train
-from gan_jax.train.state import init_state
-from gan_jax.train.step import generator_extra_loss
+from gan_jax.families.gan import generator_extra_loss
 
 CITIES = ["Lyon", "Oslo", "Pune", "Lima"]
 
@@ -155,18 +154,18 @@ def test_generator_sows_ctgan_conditional_loss(tables):
     """The loss the step adds to G's is exactly conditional_loss on the raw outputs, for the batch's condition."""
     cfg = make_config(*table_overrides(tables))
     source = build_source(cfg.data)
-    gan = build_gan(cfg, source)
-    state = init_state(gan, 0)
+    gan = build_family(cfg, source)
+    state = gan.init(0)
     batch = source.sample(source.arrays, jax.random.PRNGKey(1), 100)
     z = jax.random.normal(jax.random.PRNGKey(2), (100, gan.z_dim))
-    _, _, extra = generator_extra_loss(gan, state.g_params, state.g_stats, z, batch["y"], jax.random.PRNGKey(3))
-    inner = gan.generator.bind({"params": state.g_params, "batch_stats": state.g_stats})
+    _, _, extra = generator_extra_loss(gan, state.nets["G"].params, state.nets["G"].stats, z, batch["y"], jax.random.PRNGKey(3))
+    inner = gan.generator.bind({"params": state.nets["G"].params, "batch_stats": state.nets["G"].stats})
     # The raw outputs: the generator network without its output heads, in training mode as in the step.
     from gan_jax.models.tabular import CTGANGenerator
 
     net = CTGANGenerator(source.info["transformer"].output_dim, (32, 32))
     raw, _ = net.apply(
-        {"params": state.g_params["CTGANGenerator_0"], "batch_stats": state.g_stats["CTGANGenerator_0"]},
+        {"params": state.nets["G"].params["CTGANGenerator_0"], "batch_stats": state.nets["G"].stats["CTGANGenerator_0"]},
         z, batch["y"]["cond"], train=True, mutable=["batch_stats"],
     )  # fmt: skip
     want = conditional_loss(raw, batch["y"]["cond"], batch["y"]["mask"], source.info["transformer"].output_info)

@@ -75,7 +75,8 @@ def run_ctgan(seed: int, epochs: int) -> dict:
     import torch
     from ctgan import CTGAN
 
-    from gan_jax.data.tabular import TableTransformer, read_table
+    from gan_jax.data.table_io import read_table
+    from gan_jax.data.table_transformer import TableTransformer
     from gan_jax.metrics.tabular import distance_to_closest_record, ml_efficacy, quality_report
 
     adult = data_root() / "adult"

@@ -32,15 +32,42 @@ def _plain_overrides(argv: Sequence[str]) -> list[str] | None:
     return [a for a in argv if not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra", "-"))]
 
 
-def _valid_keys(full_key: str) -> list[str]:
-    """Keys that exist beside `full_key` in the schema (for 'did you mean' hints)."""
+def plugins_from_overrides(overrides: Sequence[str]) -> list[str]:
+    """The modules a `plugins=[a.b,c.py]` override names (read before composition: they register the models
+    and configs that the rest of the overrides may choose)."""
+    for arg in overrides:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") == "plugins":
+            value = value.strip()
+            items = value[1:-1].split(",") if value.startswith("[") and value.endswith("]") else [value]
+            return [item.strip().strip("'\"") for item in items if item.strip()]
+    return []
+
+
+def prepare(overrides: Sequence[str]) -> None:
+    """Imports the plug-ins the overrides name, then stores every schema in Hydra's ConfigStore."""
+    from gan_jax.registry import load_plugins
+
+    load_plugins(plugins_from_overrides(overrides))
+    register_configs()
+
+
+def _valid_keys(full_key: str, overrides: Sequence[str] = ()) -> list[str]:
+    """Keys that exist beside `full_key` in the schema (for 'did you mean' hints); under `model.` the chosen
+    model's own schema."""
     node = OmegaConf.structured(Config)
+    if full_key.startswith("model."):
+        from gan_jax.registry import MODELS
+
+        chosen = next((a.partition("=")[2] for a in overrides if a.startswith("model=")), "mlp")
+        schema = MODELS.entry(chosen).config if chosen in MODELS else None
+        node = OmegaConf.structured(Config(model=schema())) if schema is not None else node
     parent, _, _ = full_key.rpartition(".")
     sub = OmegaConf.select(node, parent) if parent else node
     return [str(k) for k in sub] if OmegaConf.is_dict(sub) else []
 
 
-def describe_config_error(err: BaseException) -> str:
+def describe_config_error(err: BaseException, overrides: Sequence[str] = ()) -> str:
     """One line that names the bad key or option and what would be valid."""
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
         group, _, option = err.missing_cfg_file.rpartition("/")
@@ -48,7 +75,7 @@ def describe_config_error(err: BaseException) -> str:
     cause = err.__cause__
     if isinstance(cause, ConfigAttributeError | ConfigKeyError) and cause.full_key:
         key = str(cause.full_key)
-        valid = _valid_keys(key)
+        valid = _valid_keys(key, overrides)
         prefix = key.rpartition(".")[0]
         names = [f"{prefix}.{k}" if prefix else k for k in valid]
         hint = difflib.get_close_matches(key, names, n=1)
@@ -65,7 +92,10 @@ def precheck(prog: str, config_name: str, validate: Callable[[object], object]) 
 
     Hydra would report the same problems over several lines (or with a traceback for schema errors).
     """
-    register_configs()
+    try:
+        prepare(sys.argv[1:])
+    except GanJaxError as err:
+        fail(prog, str(err))
     overrides = _plain_overrides(sys.argv[1:])
     if overrides is None:
         return
@@ -75,7 +105,7 @@ def precheck(prog: str, config_name: str, validate: Callable[[object], object]) 
     except GanJaxError as err:
         fail(prog, str(err))
     except Exception as err:  # Hydra/OmegaConf composition errors: unknown key, option or wrong type
-        fail(prog, describe_config_error(err))
+        fail(prog, describe_config_error(err, overrides))
 
 
 def run_reporting_errors(prog: str, fn: Callable[[], object]) -> object:

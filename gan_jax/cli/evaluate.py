@@ -35,23 +35,23 @@ def evaluate_run(cfg: EvalRunConfig) -> dict[str, Any]:
     import dataclasses
 
     from gan_jax.logging import dumps_json
-    from gan_jax.train.loop import Evaluator, restore_run
+    from gan_jax.train.runs import restore_run
 
-    run, source, gan, state = restore_run(cfg.run_dir, cfg.checkpoint, cfg.member)
+    run, source, family, state = restore_run(cfg.run_dir, cfg.checkpoint, cfg.member)
     n = cfg.n or run.eval.num_samples
     eval_cfg = dataclasses.replace(
         run.eval, metrics=list(cfg.metrics), num_samples=n, cache_dir=cfg.cache_dir, num_real=cfg.num_real
     )
-    evaluator = Evaluator(gan, source, dataclasses.replace(run, eval=eval_cfg))
+    evaluator = family.evaluator(dataclasses.replace(run, eval=eval_cfg), source)
     samples = evaluator.samples(state)
     values = evaluator.metrics(samples)
-    protocol = evaluator.protocol or {"mixture": {"n_fake": len(samples), "sigma": source.info.get("sigma")}}
+    protocol = evaluator.default_protocol(samples)
     record = {
         "run_dir": str(Path(cfg.run_dir).absolute()),
         "checkpoint": cfg.checkpoint,
         **({"member": cfg.member} if cfg.member is not None else {}),
         "step": int(state.step),
-        "sampling_weights": "ema" if state.g_ema is not None else "generator",
+        "sampling_weights": "ema" if any(net.ema is not None for net in state.nets.values()) else "generator",
         "values": values,
         "protocol": protocol,
     }

@@ -55,17 +55,18 @@ def sample_run(cfg: SampleConfig) -> Path:
 
     from gan_jax import plots
     from gan_jax.data.images import to_uint8
-    from gan_jax.train.loop import restore_run
-    from gan_jax.train.step import make_sample_fn, sample_generator
+    from gan_jax.train.runs import restore_run
+    from gan_jax.train.step import sample_generator
 
-    run, source, gan, state = restore_run(cfg.run_dir, cfg.checkpoint, cfg.member, need_data=False)
+    run, source, family, state = restore_run(cfg.run_dir, cfg.checkpoint, cfg.member, need_data=False)
     if source.kind == "table":
-        return sample_table(cfg, source, gan, state)
+        return sample_table(cfg, source, family, state)
     if cfg.condition.column is not None:
         raise ConfigError("condition.column applies to table runs (data=csv); this run trained on " + source.name)
-    labels = class_labels(cfg, gan.num_classes if gan.class_conditional else None, run.name)
+    num_classes = getattr(family, "num_classes", None) if getattr(family, "class_conditional", False) else None
+    labels = class_labels(cfg, num_classes, run.name)
     batch = min(cfg.n, 500)
-    fn = make_sample_fn(gan, batch)
+    fn = family.sampler(batch)
     n = cfg.n if labels is None else len(labels)
     samples = np.asarray(sample_generator(fn, state, jax.random.PRNGKey(cfg.seed), n, labels, batch))
     out = Path(cfg.out)
@@ -86,14 +87,14 @@ def sample_run(cfg: SampleConfig) -> Path:
     return out
 
 
-def sample_table(cfg: SampleConfig, source, gan, state) -> Path:
+def sample_table(cfg: SampleConfig, source, family, state) -> Path:
     """n rows in the training table's header, dtypes and categories, as CSV (needs only the run directory)."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from gan_jax.data.tabular import write_table
-    from gan_jax.train.step import make_table_sample_fn, sample_generator
+    from gan_jax.data.table_io import write_table
+    from gan_jax.train.step import sample_generator
 
     out = Path("samples.csv" if cfg.out == SampleConfig.out else cfg.out)
     if out.suffix.lower() not in (".csv", ".tsv"):
@@ -104,7 +105,7 @@ def sample_table(cfg: SampleConfig, source, gan, state) -> Path:
         index = transformer.cond_index(cfg.condition.column, cfg.condition.value)
     elif cfg.condition.value is not None:
         raise ConfigError("condition.value needs condition.column=<categorical column>")
-    fn = make_table_sample_fn(gan, min(cfg.n, 500))
+    fn = family.sampler(min(cfg.n, 500))
     cond_arrays, index_arr = source.arrays["cond"], jnp.asarray(index)
 
     def draw(key: jax.Array, n: int):

@@ -16,8 +16,8 @@ PROG = "gan-jax-train"
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _app(dcfg: DictConfig) -> None:
+    from gan_jax.train.distributed import requeue_with_submitit
     from gan_jax.train.loop import train  # heavy imports (jax, orbax, wandb) only once the config is known good
-    from gan_jax.train.parallel import requeue_with_submitit
 
     run_dir = HydraConfig.get().runtime.output_dir
     summary = run_reporting_errors(PROG, lambda: train(to_config(dcfg), run_dir))

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.config import DataConfig
-from gan_jax.data import images, tabular, toy
-from gan_jax.data.stacked import load_stacked_mnist
+from gan_jax.data import images, table_io, table_sampler, table_transformer, toy
 from gan_jax.data.table_files import resolve_table_path
 from gan_jax.errors import ConfigError
 
@@ -79,16 +79,16 @@ def image_source(data: images.ImageData, hflip: bool = False) -> DataSource:
 def _sample_table(arrays: dict[str, Array], key: Array, batch_size: int) -> Batch:
     """CTGAN's training-by-sampling: a condition (column, category by log-frequency), and for each a real row
     that has it. `y` carries the condition to G and D and the chosen column for G's conditional loss."""
-    drawn = tabular.sample_train_cond(arrays["cond"], key, batch_size)
+    drawn = table_sampler.sample_train_cond(arrays["cond"], key, batch_size)
     return {"x": arrays["rows"][drawn.rows], "y": {"cond": drawn.cond, "mask": drawn.mask}}
 
 
-def table_source(cfg: DataConfig, transformer: tabular.TableTransformer | None = None) -> DataSource:
+def table_source(cfg: DataConfig, transformer: table_transformer.TableTransformer | None = None) -> DataSource:
     """A CSV in model space: rows transformed once (mode-specific normalisation, one-hots) and kept on device
     with the condition sampler's tables. `transformer`: a saved, fitted one (a run's transformer.json), so a
     restored run maps rows exactly as it was trained, without refitting."""
     path = resolve_table_path(cfg.path or "", cfg.root)
-    df = tabular.read_table(path)
+    df = table_io.read_table(path)
     if cfg.target is not None and cfg.target not in df.columns:
         raise ConfigError(
             f"data.target={cfg.target!r} is not a column of {path}; its columns are: {', '.join(map(str, df.columns))}"
@@ -97,62 +97,58 @@ def table_source(cfg: DataConfig, transformer: tabular.TableTransformer | None =
         overrides = cfg.metadata or dict(cfg.columns) or None
         if cfg.metadata and cfg.columns:
             raise ConfigError("set data.columns or data.metadata, not both (both name column kinds)")
-        transformer = tabular.TableTransformer(overrides).fit(df)
+        transformer = table_transformer.TableTransformer(overrides).fit(df)
     rows = transformer.transform(df)
-    sampler = tabular.ConditionSampler.from_data(rows, transformer.output_info)
-    test_df = tabular.read_table(resolve_table_path(cfg.test_path, cfg.root)) if cfg.test_path else None
+    sampler = table_sampler.ConditionSampler.from_data(rows, transformer.output_info)
+    test_df = table_io.read_table(resolve_table_path(cfg.test_path, cfg.root)) if cfg.test_path else None
     arrays = {"rows": jnp.asarray(rows), "cond": jax.tree_util.tree_map(jnp.asarray, sampler.arrays)}
     info = {"transformer": transformer, "table": df, "test_table": test_df, "path": str(path)}
     return DataSource(path.stem, "table", arrays, _sample_table, (rows.shape[1],), None, info)
 
 
-def saved_table_source(name: str, transformer: tabular.TableTransformer) -> DataSource:
+def saved_table_source(name: str, transformer: table_transformer.TableTransformer) -> DataSource:
     """What sampling a trained table run needs, without its CSV: the fitted transformer (model space, the
     category counts that conditions are drawn from). No training rows: `sample` would fail, and is not used."""
-    sampler = tabular.ConditionSampler.from_counts(transformer.category_counts())
+    sampler = table_sampler.ConditionSampler.from_counts(transformer.category_counts())
     arrays = {"cond": jax.tree_util.tree_map(jnp.asarray, sampler.arrays)}
     info = {"transformer": transformer, "table": None, "test_table": None, "path": None}
     return DataSource(name, "table", arrays, _sample_table, (transformer.output_dim,), None, info)
 
 
-IMAGE_SETS = ("digits", "mnist", "fashion_mnist", "cifar10", "stacked_mnist", "npz", "folder")
+def build_source(cfg: DataConfig, transformer: table_transformer.TableTransformer | None = None) -> DataSource:
+    """The DataSource `data.name` names (gan_jax/data/catalog.py, or a plug-in's). `transformer`: a table
+    run's saved model space (see table_source); other datasets take none."""
+    from gan_jax.registry import DATASETS
 
-
-def build_source(cfg: DataConfig, transformer: tabular.TableTransformer | None = None) -> DataSource:
-    """Maps `data.name` to a DataSource; the one place dataset names live. `transformer`: see table_source."""
-    if cfg.hflip and cfg.name not in IMAGE_SETS:
+    entry = DATASETS.entry(cfg.name)
+    kind = (entry.info or {}).get("kind")
+    if cfg.hflip and kind != "images":
         raise ConfigError(f"data.hflip=true flips images, but data={cfg.name} is not an image set; drop data.hflip")
-    if cfg.name == "csv":
-        return table_source(cfg, transformer)
-    if cfg.name in toy.MIXTURES:
-        return toy_source(cfg.name, cfg.sigma)
-    return image_source(_load_images(cfg), hflip=cfg.hflip)
+    if transformer is not None:
+        return entry.obj(cfg, transformer)
+    return entry.obj(cfg)
 
 
-def _load_images(cfg: DataConfig) -> images.ImageData:
-    """The image set `data.name` names, at `data.resolution`."""
-    if cfg.name == "digits":
-        return images.load_digits(cfg.resolution)
-    if cfg.name in ("mnist", "fashion_mnist"):
-        spec = images.IDX_DATASETS[cfg.name]
-        data = images.load_idx(spec, cfg.root, cfg.split, cfg.download, cfg.verify_checksums)
-        return images.resize(data, cfg.resolution) if cfg.resolution != 28 else data
-    if cfg.name == "cifar10":
-        data = images.load_cifar10(cfg.root, cfg.split, cfg.download, cfg.verify_checksums)
-        return images.resize(data, cfg.resolution) if cfg.resolution != images.CIFAR10_SIDE else data
-    if cfg.name == "stacked_mnist":
-        data = load_stacked_mnist(cfg.root, cfg.size, seed=0, split=cfg.split)
-        return images.resize(data, cfg.resolution) if cfg.resolution != 28 else data
-    if cfg.name == "npz":
-        if not cfg.path:
-            raise ConfigError("data=npz needs data.path=FILE.npz (x: NHWC images, optional y: labels)")
-        data = images.load_npz(cfg.path, tuple(cfg.pixel_range))
-        if cfg.resolution and data.x.shape[1:3] != (cfg.resolution, cfg.resolution):
-            data = images.resize(data, cfg.resolution)
-        return data
-    if cfg.name == "folder":
-        if not cfg.path:
-            raise ConfigError("data=folder needs data.path=DIR (a folder of images, one subfolder per class)")
-        return images.load_image_folder(cfg.path, cfg.resolution)
-    names = ", ".join((*toy.MIXTURES, *IMAGE_SETS, "csv"))
-    raise ConfigError(f"data.name={cfg.name!r} is unknown; choose one of: {names}")
+TRANSFORMER_FILE = "transformer.json"
+
+
+def saved_transformer(run_dir: str | Path) -> table_transformer.TableTransformer | None:
+    """A table run's fitted transformer (its model space), so a resumed or sampled run maps rows exactly as it
+    was trained; None for other runs and before the first save."""
+    path = Path(run_dir) / TRANSFORMER_FILE
+    return table_transformer.TableTransformer.load(path) if path.is_file() else None
+
+
+def source_for_run(
+    cfg: DataConfig, run_dir: str | Path, *, reuse_fitted: bool, need_data: bool = True, save_fitted: bool = False
+) -> DataSource:
+    """The data of a run directory. A dataset that fits something to its data (a table's transformer) keeps it
+    in the run directory: `save_fitted` writes it, `reuse_fitted` reads it back (resume, sampling), and with
+    `need_data=False` a saved table run is rebuilt from it alone (sampling needs no CSV)."""
+    transformer = saved_transformer(run_dir) if reuse_fitted else None
+    if transformer is not None and not need_data:
+        return saved_table_source(Path(cfg.path or "table").stem, transformer)
+    source = build_source(cfg, transformer)
+    if save_fitted and "transformer" in source.info:
+        source.info["transformer"].save(Path(run_dir) / TRANSFORMER_FILE)
+    return source

@@ -29,21 +29,12 @@ import numpy as np
 from gan_jax.data.images import ImageData
 from gan_jax.errors import ConfigError
 from gan_jax.metrics import image_modes, reference_stats
+from gan_jax.metrics.catalog import CLASSIFIER_METRICS, INCEPTION_METRICS
 from gan_jax.metrics.fid import feature_stats, frechet_distance
 from gan_jax.metrics.kid import kid as kid_fn
 from gan_jax.metrics.prdc import prdc as prdc_fn
 
-CLASSIFIER_METRICS = (
-    "classifier_fid",
-    "classifier_kid",
-    "classes",
-    "class_accuracy",
-    "stacked_modes",
-    "duplicates",
-    "memorization",
-)
-INCEPTION_METRICS = ("fid", "kid", "prdc")
-IMAGE_METRICS = CLASSIFIER_METRICS + INCEPTION_METRICS
+IMAGE_METRICS = CLASSIFIER_METRICS + INCEPTION_METRICS  # the registered image metrics (metrics/catalog.py)
 CLASSIFIER_DATASETS = ("digits", "mnist", "stacked_mnist")
 DUPLICATE_THRESHOLD = 0.05  # classifier-feature distance, relative to the real data's median nearest-neighbour gap
 

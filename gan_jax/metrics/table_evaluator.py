@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gan_jax.data.tabular import TableTransformer
+from gan_jax.data.table_transformer import TableTransformer
 from gan_jax.errors import ConfigError
+from gan_jax.metrics.catalog import TABLE_METRICS
 from gan_jax.metrics.tabular import distance_to_closest_record, ml_efficacy, quality_report
-
-TABLE_METRICS = ("quality", "ml_efficacy", "dcr")
 
 
 def table_metric_names(requested: list[str], target: str | None, has_test: bool) -> list[str]:

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gan_jax.data.tabular import DISCRETE_KINDS, TableTransformer, detect_kinds, sdmetrics_metadata
+from gan_jax.data.table_io import DISCRETE_KINDS, detect_kinds, sdmetrics_metadata
+from gan_jax.data.table_transformer import TableTransformer
 from gan_jax.errors import DataError
 
 Metadata = TableTransformer | Mapping[str, Any] | None

@@ -1,4 +1,4 @@
-"""Orbax checkpoints of the whole GANState, with integrity checks orbax does not make on its own.
+"""Orbax checkpoints of the whole TrainState, with integrity checks orbax does not make on its own.
 
 Layout of a run's `checkpoints/` directory:
 
@@ -33,8 +33,8 @@ import jax
 import orbax.checkpoint as ocp
 
 from gan_jax.errors import CheckpointError, warn
-from gan_jax.train.parallel import barrier, is_primary
-from gan_jax.train.state import GANState
+from gan_jax.train.distributed import barrier, is_primary
+from gan_jax.train.state import STATE_FORMAT_VERSION, TrainState
 
 MANIFEST = "gan_jax_manifest.json"
 _HASH_CHUNK = 1 << 20
@@ -42,7 +42,7 @@ _HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Restored:
-    state: GANState
+    state: TrainState
     meta: dict[str, Any]
     step: int
 
@@ -136,11 +136,12 @@ class CheckpointStore:
         self._manager.reload()
         return sorted(self._manager.all_steps(), reverse=True)
 
-    def save(self, step: int, state: GANState, meta: dict[str, Any]) -> bool:
+    def save(self, step: int, state: TrainState, meta: dict[str, Any]) -> bool:
         """Start an asynchronous save; the previous one is sealed first. False when the step already exists."""
         self.seal()
         if step in self._manager.all_steps():
             return False  # already saved (e.g. the end of a run that had just checkpointed)
+        meta = {"format_version": STATE_FORMAT_VERSION, **meta}  # what layout the state tree has (train/state.py)
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         # force: we decide when to save; orbax's own policy (preemption sync points, saves in flight) could decide
         # differently in different processes of one run, and a save is collective.
@@ -172,11 +173,19 @@ class CheckpointStore:
         """Shapes and dtypes of the state saved at `step` (read from orbax metadata, no array data)."""
         return self._manager.item_metadata(step)["state"].tree
 
-    def restore(self, template: GANState, step: int) -> Restored:
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
+    def restore(self, template: TrainState, step: int) -> Restored:
+        """Restores `step` into `template`'s structure; a version-1 save (the GAN-only layout) is converted."""
+        version = self.format_version(step)
+        tree = v1_layout(template) if version == 1 else template
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, tree)
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
         restored = self._manager.restore(step, args=args)
-        return Restored(restored.state, dict(restored.meta), step)
+        state = from_v1_layout(template, restored.state) if version == 1 else restored.state
+        return Restored(state, dict(restored.meta), step)
+
+    def format_version(self, step: int) -> int:
+        """The layout version a save recorded (saves before versioning: 1)."""
+        return int(self.read_meta(step).get("format_version", 1))
 
     def read_meta(self, step: int) -> dict[str, Any]:
         restored = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
@@ -217,10 +226,10 @@ class Checkpointer:
         self.best = CheckpointStore(self.directory / "best", 1, "best")
         self.damaged_dir = self.directory / "damaged"
 
-    def save(self, step: int, state: GANState, meta: dict[str, Any]) -> bool:
+    def save(self, step: int, state: TrainState, meta: dict[str, Any]) -> bool:
         return self.latest.save(step, state, meta)
 
-    def save_best(self, step: int, state: GANState, meta: dict[str, Any]) -> bool:
+    def save_best(self, step: int, state: TrainState, meta: dict[str, Any]) -> bool:
         return self.best.save(step, state, meta)
 
     def latest_step(self) -> int | None:
@@ -230,7 +239,7 @@ class Checkpointer:
 
     def restore(
         self,
-        template: GANState,
+        template: TrainState,
         step: int | str | None = None,
         config: dict[str, Any] | None = None,
         *,
@@ -249,7 +258,7 @@ class Checkpointer:
         return self._restore_newest_valid(template, config, read_only)
 
     def _restore_exact(
-        self, store: CheckpointStore, template: GANState, step: int | None, what: str, config: dict[str, Any] | None
+        self, store: CheckpointStore, template: TrainState, step: int | None, what: str, config: dict[str, Any] | None
     ) -> Restored:
         steps = store.steps()
         if step is None:
@@ -264,7 +273,7 @@ class Checkpointer:
         check_fits(store, template, step, config)
         return store.restore(template, step)
 
-    def _restore_newest_valid(self, template: GANState, config: dict[str, Any] | None, read_only: bool) -> Restored:
+    def _restore_newest_valid(self, template: TrainState, config: dict[str, Any] | None, read_only: bool) -> Restored:
         problems: dict[int, str] = {}
         for step in self.latest.steps():
             problem = self.latest.problem(step)
@@ -310,9 +319,53 @@ class Checkpointer:
         self.best.close()
 
 
-def check_fits(store: CheckpointStore, template: GANState, step: int, config: dict[str, Any] | None) -> None:
-    """Refuse, before any training step, a checkpoint whose state tree differs from what the config builds."""
-    diffs = tree_differences(template, store.saved_tree(step))
+V1_NETS = {"G": "g", "D": "d"}  # version 1 named the two networks' fields g_* and d_*
+
+
+def v1_layout(template: TrainState) -> dict[str, Any]:
+    """`template` in the version-1 layout (GANState: g_params, g_stats, g_opt, g_ema, d_params, ...)."""
+    tree: dict[str, Any] = {
+        k: getattr(template, k) for k in ("step", "key", "nonfinite_skipped", "nonfinite_step", "nonfinite_what")
+    }
+    for name, prefix in V1_NETS.items():
+        net = template.nets[name]
+        tree |= {f"{prefix}_params": net.params, f"{prefix}_stats": net.stats, f"{prefix}_opt": net.opt}
+    tree["g_ema"] = template.nets["G"].ema
+    return tree
+
+
+def from_v1_layout(template: TrainState, tree: dict[str, Any]) -> TrainState:
+    nets = {
+        name: template.nets[name].replace(
+            params=tree[f"{p}_params"], stats=tree[f"{p}_stats"], opt=tree[f"{p}_opt"], ema=tree.get(f"{p}_ema")
+        )
+        for name, p in V1_NETS.items()
+    }
+    plain = ("step", "key", "nonfinite_skipped", "nonfinite_step", "nonfinite_what")
+    return template.replace(nets=nets, **{k: tree[k] for k in plain})
+
+
+def check_version(store: CheckpointStore, template: TrainState, step: int) -> int:
+    """The save's layout version, when this code can read it: the current one, or version 1 for a family with
+    exactly the networks G and D and no extras (converted on restore). Anything else stops here, in one line."""
+    version = store.format_version(step)
+    if version == STATE_FORMAT_VERSION:
+        return version
+    if version == 1 and set(template.nets) == set(V1_NETS) and not template.extra:
+        return version
+    raise CheckpointError(
+        f"checkpoint step {step} in {store.directory} has state format version {version}, but this gan_jax reads "
+        f"version {STATE_FORMAT_VERSION}"
+        + (" (and converts version 1 for one-G-one-critic families)" if version == 1 else "")
+        + "; resume it with the gan_jax release that wrote it, or start a new run directory"
+    )
+
+
+def check_fits(store: CheckpointStore, template: TrainState, step: int, config: dict[str, Any] | None) -> None:
+    """Refuse, before any training step, a checkpoint whose state tree differs from what the config builds
+    (or whose layout version this code cannot read)."""
+    version = check_version(store, template, step)
+    diffs = tree_differences(v1_layout(template) if version == 1 else template, store.saved_tree(step))
     if not diffs:
         return
     config_diff = ""

@@ -1,4 +1,7 @@
-"""Tables (CSV / DataFrame) <-> model space for CTGAN-style GANs, and the conditional-vector sampler.
+"""Tables (DataFrame) <-> model space for CTGAN-style GANs: the fitted, invertible per-column transform.
+
+It holds the fitted state and the maths of the representation; reading files and deciding column kinds live in
+`table_io`, and drawing conditional vectors on device lives in `table_sampler`, which needs only `Span` from here.
 
 The representation follows CTGAN (Xu et al. 2019, "Modeling Tabular data using Conditional GAN"):
 
@@ -14,310 +17,42 @@ The representation follows CTGAN (Xu et al. 2019, "Modeling Tabular data using C
 with the original header, column order and dtypes; integers are rounded, every value is clipped to the range seen
 in training, and a category is always one seen in training. The fitted state is plain JSON (`to_dict` / `save`),
 so a checkpointed run can sample later without the data or a refit.
-
-`ConditionSampler` is CTGAN's DataSampler with precomputed arrays (rows grouped by category, CSR-style), so a batch
-of conditional vectors and matching real rows is drawn on device inside a jitted step from one key.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import math
-import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from gan_jax.data.table_io import (
+    _ISO_DATE,
+    _ISO_DATETIME,
+    DISCRETE_KINDS,
+    NUMERIC_KINDS,
+    _check_override_columns,
+    _column_kind,
+    load_kind_overrides,
+    sdmetrics_metadata,
+)
 from gan_jax.errors import ConfigError, DataError
 
 Array = jax.Array
 
-KINDS = ("continuous", "integer", "categorical", "boolean", "datetime", "constant")
-OVERRIDE_KINDS = ("continuous", "integer", "categorical", "boolean", "datetime")
-NUMERIC_KINDS = ("continuous", "integer", "datetime")
-DISCRETE_KINDS = ("categorical", "boolean")
-# Field markers read as missing on top of pandas' defaults ("", "NA", "NaN", "null", ...): UCI files use "?".
-DEFAULT_NA_VALUES = ("?",)
-COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
 STD_MULTIPLIER = 4.0  # CTGAN / RDT: (x - mu) / (4 sigma) lies in [-1, 1] for 99.99% of a mode's mass
 SCALAR_CLIP = 0.99
 FORMAT_VERSION = 1
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}$")
 _NS_STEPS = (86_400 * 10**9, 3_600 * 10**9, 60 * 10**9, 10**9, 10**6, 10**3, 1)  # day .. nanosecond
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Reading and writing tables
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def read_table(
-    path: str | Path,
-    *,
-    na_values: Sequence[str] = DEFAULT_NA_VALUES,
-    min_rows: int = 2,
-    sep: str | None = None,
-    encoding: str = "utf-8",
-) -> pd.DataFrame:
-    """Read a CSV (or .tsv, optionally compressed) with a header row into a DataFrame, refusing files no model
-    could learn from with a message that says what to fix.
-
-    `na_values` are field values read as missing (on top of pandas' defaults; "?" for UCI files such as Adult).
-    Lines starting with "#" above the header are skipped.
-    The marker actually used in the file is kept in `df.attrs["na_rep"]`, so `write_table` writes missing values
-    the way the source did. Spaces after a separator are skipped (the raw UCI files have them).
-    """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DataError(f"table file not found: {path} (absolute: {path.resolve()}); check the path or data.root.")
-    if path.is_dir():
-        raise DataError(f"{path} is a directory, not a table file; point at the CSV file inside it.")
-    if sep is None:
-        sep = "\t" if ".tsv" in path.suffixes or ".tab" in path.suffixes else ","
-    if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty (0 bytes): it has no header and no rows; re-export or re-download it.")
-    try:
-        skip = _leading_comment_lines(path, encoding)
-        header = _read_header(path, sep, encoding, skip)
-        df = pd.read_csv(
-            path,
-            sep=sep,
-            skiprows=skip,
-            na_values=list(na_values),
-            skipinitialspace=True,
-            encoding=encoding,
-            low_memory=False,
-        )
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path} has no header and no rows ({exc}); re-export or re-download it.") from exc
-    except pd.errors.ParserError as exc:
-        raise DataError(
-            f"{path} is not a well-formed {'TSV' if sep == chr(9) else 'CSV'} ({exc}); a row has more fields "
-            "than the header: check the separator, quoting, or fix that line."
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path} is not valid {encoding} text ({exc}); pass the file's encoding, e.g. encoding='latin-1'."
-        ) from exc
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise DataError(f"{path} has duplicate column names {duplicates}; rename them so every header is unique.")
-    if len(df) < min_rows:
-        what = "a header but no data rows" if len(df) == 0 else f"only {len(df)} data row(s)"
-        raise DataError(
-            f"{path} has {what}; a tabular model needs at least {min_rows} rows to learn from. "
-            "Check that the file is complete and that its first line is the header."
-        )
-    df.attrs["na_rep"] = _used_na_marker(path, sep, encoding, na_values)
-    df.attrs["source"] = str(path)
-    return df
-
-
-def write_table(df: pd.DataFrame, path: str | Path, *, na_rep: str | None = None) -> None:
-    """Write a DataFrame as CSV the way `read_table` reads it back: header, no index, missing values as `na_rep`
-    (default `df.attrs["na_rep"]`: the source file's marker, which `inverse_transform` carries over)."""
-    na = df.attrs.get("na_rep", "") if na_rep is None else na_rep
-    df.to_csv(Path(path).expanduser(), index=False, na_rep=na)
-
-
-def _leading_comment_lines(path: Path, encoding: str) -> int:
-    """Lines starting with '#' above the header (a source note, as in many published CSVs) are skipped."""
-    if path.suffix in COMPRESSED:
-        return 0
-    count = 0
-    with path.open("rt", encoding=encoding, newline="") as fh:
-        for line in fh:
-            if not line.lstrip().startswith("#"):
-                break
-            count += 1
-    return count
-
-
-def _read_header(path: Path, sep: str, encoding: str, skip: int = 0) -> list[str]:
-    """The raw header fields (pandas renames duplicates to "a.1", hiding them); [] for compressed files."""
-    if path.suffix in COMPRESSED:
-        return []
-    with path.open("rt", encoding=encoding, newline="") as fh:
-        for _ in range(skip):
-            fh.readline()
-        row = next(csv.reader(fh, delimiter=sep, skipinitialspace=True), [])
-    return [name.strip() for name in row]
-
-
-def _used_na_marker(path: Path, sep: str, encoding: str, na_values: Sequence[str]) -> str:
-    """The first explicit missing marker that occurs as a whole field (e.g. "?" in Adult), else ""."""
-    if not na_values or path.suffix in COMPRESSED or path.stat().st_size > 256 * 2**20:
-        return ""
-    text = path.read_text(encoding=encoding, errors="replace")
-    for marker in na_values:
-        pattern = rf"(^|{re.escape(sep)})[ \t]*{re.escape(marker)}[ \t]*({re.escape(sep)}|\r?$)"
-        if re.search(pattern, text, flags=re.MULTILINE):
-            return marker
-    return ""
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Column kinds
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def load_kind_overrides(overrides: Mapping[str, Any] | str | Path | None) -> dict[str, dict[str, Any]]:
-    """Normalise kind overrides to {column: {"kind": ..., ["datetime_format": ...]}}.
-
-    Accepted: a dict {column: kind} or {column: {"kind": kind}}, optionally under a "columns" key; or the path of
-    a metadata JSON holding either, or SDV-style metadata ({"columns": {c: {"sdtype": "numerical", ...}}}).
-    """
-    if overrides is None:
-        return {}
-    source = "kinds"
-    if isinstance(overrides, str | Path):
-        path = Path(overrides).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"metadata file not found: {path}; pass an existing JSON file or a dict of kinds.")
-        try:
-            overrides = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"metadata file {path} is not valid JSON ({exc}); fix the file.") from exc
-        source = str(path)
-    if not isinstance(overrides, Mapping):
-        raise ConfigError(f"column kinds ({source}) must be a mapping of column -> kind, got {type(overrides)}.")
-    if "tables" in overrides and isinstance(overrides["tables"], Mapping) and len(overrides["tables"]) == 1:
-        overrides = next(iter(overrides["tables"].values()))
-    if "columns" in overrides and isinstance(overrides["columns"], Mapping):
-        overrides = overrides["columns"]
-    out: dict[str, dict[str, Any]] = {}
-    for column, entry in overrides.items():
-        spec = dict(entry) if isinstance(entry, Mapping) else {"kind": entry}
-        kind = spec.get("kind")
-        if kind is None and "sdtype" in spec:
-            kind = _kind_from_sdtype(column, spec, source)
-        if kind not in OVERRIDE_KINDS:
-            raise ConfigError(
-                f"column {column!r}: kind {kind!r} ({source}) is not one of {', '.join(OVERRIDE_KINDS)}; "
-                "fix the override (constant columns are detected, not set)."
-            )
-        out[column] = {"kind": kind, "datetime_format": spec.get("datetime_format")}
-    return out
-
-
-def _kind_from_sdtype(column: str, spec: Mapping[str, Any], source: str) -> str:
-    sdtype = spec["sdtype"]
-    if sdtype == "numerical":
-        return "integer" if str(spec.get("computer_representation", "")).lower().startswith("int") else "continuous"
-    if sdtype in ("categorical", "boolean", "datetime"):
-        return sdtype
-    raise ConfigError(
-        f"column {column!r} has sdtype {sdtype!r} in {source}; tabular models support numerical, categorical, "
-        "boolean and datetime columns: drop the column or mark it categorical."
-    )
-
-
-def detect_kinds(df: pd.DataFrame, overrides: Mapping[str, Any] | str | Path | None = None) -> dict[str, str]:
-    """Kind of every column: continuous, integer, categorical, boolean, datetime or constant.
-
-    Rules: one value (or none at all, all missing) -> constant; bool -> boolean; datetime64 or ISO date strings ->
-    datetime; numbers with at most 2 distinct values -> categorical (0/1 codes); whole numbers -> integer; other
-    numbers -> continuous; text -> categorical. A column that mixes numbers with text is refused (it is usually a
-    missing-value marker pandas did not know). Overrides win, except that a constant stays constant.
-    """
-    parsed = load_kind_overrides(overrides)
-    _check_override_columns(parsed, df)
-    return {name: _column_kind(df[name], name, parsed.get(name, {}).get("kind")) for name in df.columns}
-
-
-def _check_override_columns(parsed: Mapping[str, Any], df: pd.DataFrame) -> None:
-    unknown = [c for c in parsed if c not in df.columns]
-    if unknown:
-        raise ConfigError(
-            f"kind overrides name columns the table does not have: {unknown}; "
-            f"the columns are: {', '.join(map(str, df.columns))}."
-        )
-
-
-def _column_kind(s: pd.Series, name: Any, override: str | None) -> str:
-    values = s.dropna()
-    if len(values) == 0 or (values.nunique() == 1 and len(values) == len(s)):
-        return "constant"
-    if override is not None:
-        _check_override(values, name, override)
-        return override
-    dtype = s.dtype
-    if ptypes.is_bool_dtype(dtype):
-        return "boolean"
-    if ptypes.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "categorical"
-    if ptypes.is_numeric_dtype(dtype):
-        return _numeric_kind(values, name)
-    # object / string columns
-    if values.map(lambda v: isinstance(v, bool | np.bool_)).all():
-        return "boolean"
-    is_number = values.map(_is_number)
-    if is_number.all():
-        return _numeric_kind(pd.to_numeric(values), name)
-    is_str = values.map(lambda v: isinstance(v, str))
-    if is_str.all():
-        texts = values.astype(str)
-        if texts.str.match(_ISO_DATE).all() or texts.str.match(_ISO_DATETIME).all():
-            return "datetime"
-    parses = pd.to_numeric(values, errors="coerce").notna()
-    if parses.mean() >= 0.5 and not (is_str.all() and parses.all()):
-        bad = values[~parses] if not parses.all() else values[is_str]
-        examples = ", ".join(repr(v) for v in pd.unique(bad)[:5])
-        raise DataError(
-            f"column {name!r} mixes numbers with text: {len(bad)} of {len(values)} values are not numbers "
-            f"(e.g. {examples}). If these mark missing values, pass them to read_table(na_values=[...]); to "
-            f"model the column as categories, override its kind: kinds={{{name!r}: 'categorical'}}; "
-            "otherwise clean the column."
-        )
-    return "categorical"
-
-
-def _numeric_kind(values: pd.Series, name: Any) -> str:
-    x = values.to_numpy(dtype=np.float64)
-    if not np.all(np.isfinite(x)):
-        raise DataError(
-            f"column {name!r} holds infinite values; replace them (e.g. with NaN, kept as missing) before fitting."
-        )
-    if values.nunique() <= 2:
-        return "categorical"
-    return "integer" if np.all(x == np.round(x)) else "continuous"
-
-
-def _check_override(values: pd.Series, name: Any, kind: str) -> None:
-    if kind in ("continuous", "integer"):
-        bad = values[pd.to_numeric(values, errors="coerce").isna()]
-        if len(bad):
-            examples = ", ".join(repr(v) for v in pd.unique(bad)[:5])
-            raise DataError(
-                f"column {name!r} is set to {kind} but {len(bad)} values are not numbers (e.g. {examples}); "
-                "mark it categorical, or treat those values as missing with read_table(na_values=[...])."
-            )
-    elif kind == "boolean" and values.nunique() > 2:
-        raise DataError(
-            f"column {name!r} is set to boolean but has {values.nunique()} distinct values; mark it categorical."
-        )
-    elif kind == "datetime" and not ptypes.is_datetime64_any_dtype(values.dtype):
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-        if parsed.isna().any():
-            examples = ", ".join(repr(v) for v in pd.unique(values[parsed.isna()])[:5])
-            raise DataError(f"column {name!r} is set to datetime but some values are not dates (e.g. {examples}).")
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -907,185 +642,3 @@ def _one_hot(codes: np.ndarray, n: int) -> np.ndarray:
     out = np.zeros((len(codes), n), np.float32)
     out[np.arange(len(codes)), codes] = 1.0
     return out
-
-
-def sdmetrics_metadata(kinds: Mapping[Any, str]) -> dict:
-    """SDMetrics single-table metadata from our column kinds."""
-    sdtype = {
-        "continuous": "numerical",
-        "integer": "numerical",
-        "datetime": "datetime",
-        "categorical": "categorical",
-        "boolean": "boolean",
-        "constant": "categorical",
-    }
-    return {"columns": {str(name): {"sdtype": sdtype[kind]} for name, kind in kinds.items()}}
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Conditional vectors and training-by-sampling, on device
-# ----------------------------------------------------------------------------------------------------------------
-
-
-class CondArrays(NamedTuple):
-    """Precomputed arrays for drawing conditional vectors and matching rows in JAX (a pytree: device_put it once
-    and pass it to the jitted step like any dataset array). D = discrete columns, K = most categories in one,
-    C = sum of categories (the cond width), N = rows.
-
-    Rows are grouped by category CSR-style: `row_order[d]` lists the row indices sorted by column d's category,
-    and category c (global index) owns `row_order[d, cat_start[c] : cat_start[c] + cat_count[c]]`. That is D x N
-    int32 in all, where padded per-category tables would be C x (largest category).
-    """
-
-    col_offset: np.ndarray  # (D,) int32: where column d starts in the cond vector
-    train_logits: np.ndarray  # (D, K) float32: log of log-frequency probabilities, -inf padding
-    sample_logits: np.ndarray  # (D, K) float32: log of empirical frequencies, -inf padding
-    row_order: np.ndarray  # (D, N) int32
-    cat_start: np.ndarray  # (C,) int32
-    cat_count: np.ndarray  # (C,) int32
-
-
-class CondBatch(NamedTuple):
-    cond: Array  # (B, C) one-hot of the chosen category (all zeros when the table has no discrete column)
-    mask: Array  # (B, D) one-hot of the chosen column
-    rows: Array  # (B,) int32: real rows having that category, to index the transformed data with
-
-
-def sample_train_cond(arrays: CondArrays, key: Array, batch_size: int) -> CondBatch:
-    """CTGAN's training-by-sampling: a discrete column uniformly, a category by log-frequency, and a real row with
-    that category uniformly. Pure and jittable (`batch_size` static)."""
-    k_col, k_cat, k_row = jax.random.split(key, 3)
-    n_discrete, n_rows = arrays.row_order.shape
-    cond_dim = arrays.cat_start.shape[0]
-    if n_discrete == 0:
-        rows = jax.random.randint(k_row, (batch_size,), 0, n_rows)
-        return CondBatch(jnp.zeros((batch_size, 0)), jnp.zeros((batch_size, 0)), rows)
-    if n_rows == 0:
-        raise ConfigError("this ConditionSampler has no row tables (built from counts); build it with from_data.")
-    col = jax.random.randint(k_col, (batch_size,), 0, n_discrete)
-    cat = jax.random.categorical(k_cat, jnp.asarray(arrays.train_logits)[col])
-    c = jnp.asarray(arrays.col_offset)[col] + cat
-    count = jnp.asarray(arrays.cat_count)[c]
-    within = jax.random.randint(k_row, (batch_size,), 0, jnp.maximum(count, 1))
-    rows = jnp.asarray(arrays.row_order)[col, jnp.asarray(arrays.cat_start)[c] + within]
-    cond = jax.nn.one_hot(c, cond_dim, dtype=jnp.float32)
-    mask = jax.nn.one_hot(col, n_discrete, dtype=jnp.float32)
-    return CondBatch(cond, mask, rows)
-
-
-def sample_original_cond(arrays: CondArrays, key: Array, batch_size: int) -> Array:
-    """Conditional vectors for generation: a discrete column uniformly, a category by its empirical frequency
-    (CTGAN's sample_original_condvec, with the frequencies it intends). Pure and jittable."""
-    k_col, k_cat = jax.random.split(key)
-    n_discrete = arrays.col_offset.shape[0]
-    cond_dim = arrays.cat_start.shape[0]
-    if n_discrete == 0:
-        return jnp.zeros((batch_size, 0))
-    col = jax.random.randint(k_col, (batch_size,), 0, n_discrete)
-    cat = jax.random.categorical(k_cat, jnp.asarray(arrays.sample_logits)[col])
-    return jax.nn.one_hot(jnp.asarray(arrays.col_offset)[col] + cat, cond_dim, dtype=jnp.float32)
-
-
-def fixed_cond(cond_dim: int, index: int | Array, batch_size: int) -> Array:
-    """Every row conditioned on one category (`TableTransformer.cond_index(column, value)`)."""
-    return jax.nn.one_hot(jnp.full((batch_size,), index), cond_dim, dtype=jnp.float32)
-
-
-@dataclass(frozen=True, eq=False)
-class ConditionSampler:
-    """Host-side holder of `CondArrays` plus convenience methods; the pure functions above are what a jitted
-    train step calls with `jax.device_put(sampler.arrays)`."""
-
-    arrays: CondArrays
-    sizes: tuple[int, ...] = field(default=())  # categories per discrete column
-
-    @classmethod
-    def from_data(cls, data: np.ndarray, output_info: Sequence[Span], log_frequency: bool = True) -> ConditionSampler:
-        """From the transformed training matrix (one-hot discrete spans), as CTGAN's DataSampler."""
-        data = np.asarray(data)
-        if data.ndim != 2 or data.shape[1] != sum(s.dim for s in output_info):
-            raise DataError(
-                f"data of shape {data.shape} does not match output_info (width {sum(s.dim for s in output_info)}); "
-                "pass the matrix TableTransformer.transform returned, with its output_info."
-            )
-        codes, sizes, start = [], [], 0
-        for span in output_info:
-            if span.discrete:
-                codes.append(data[:, start : start + span.dim].argmax(axis=1))
-                sizes.append(span.dim)
-            start += span.dim
-        codes_arr = np.stack(codes, axis=1) if codes else np.zeros((len(data), 0), np.int64)
-        return cls.from_codes(codes_arr, sizes, log_frequency)
-
-    @classmethod
-    def from_codes(cls, codes: np.ndarray, sizes: Sequence[int], log_frequency: bool = True) -> ConditionSampler:
-        """From category codes (N, D) of each discrete column and the number of categories of each."""
-        codes = np.asarray(codes, np.int64)
-        n_rows, n_discrete = codes.shape
-        counts = [np.bincount(codes[:, d], minlength=sizes[d]) for d in range(n_discrete)]
-        row_order = np.zeros((0, n_rows), np.int64)
-        if n_discrete:
-            row_order = np.stack([np.argsort(codes[:, d], kind="stable") for d in range(n_discrete)])
-        return cls._build(counts, sizes, row_order, log_frequency)
-
-    @classmethod
-    def from_counts(cls, counts: Sequence[np.ndarray], log_frequency: bool = True) -> ConditionSampler:
-        """For generation only (no row tables): from `TableTransformer.category_counts()`, e.g. after loading a
-        saved transformer without the data."""
-        sizes = [len(c) for c in counts]
-        return cls._build([np.asarray(c) for c in counts], sizes, np.zeros((len(counts), 0), np.int64), log_frequency)
-
-    @classmethod
-    def _build(
-        cls, counts: list[np.ndarray], sizes: Sequence[int], row_order: np.ndarray, log_frequency: bool
-    ) -> ConditionSampler:
-        n_discrete = len(sizes)
-        width = max(sizes, default=1)
-        train_logits = np.full((n_discrete, width), -np.inf, np.float32)
-        sample_logits = np.full((n_discrete, width), -np.inf, np.float32)
-        cat_start, cat_count = [], []
-        for d, (count, size) in enumerate(zip(counts, sizes, strict=True)):
-            count = count.astype(np.float64)
-            weight = np.log1p(count) if log_frequency else count  # log(count + 1), as CTGAN
-            with np.errstate(divide="ignore"):
-                train_logits[d, :size] = np.log(weight / weight.sum())
-                sample_logits[d, :size] = np.log(count / count.sum())
-            cat_start.extend(np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64))
-            cat_count.extend(count.astype(np.int64))
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if n_discrete else np.zeros(0)
-        arrays = CondArrays(
-            col_offset=np.asarray(offsets, np.int32),
-            train_logits=train_logits,
-            sample_logits=sample_logits,
-            row_order=row_order.astype(np.int32),
-            cat_start=np.asarray(cat_start, np.int32),
-            cat_count=np.asarray(cat_count, np.int32),
-        )
-        return cls(arrays, tuple(int(s) for s in sizes))
-
-    @property
-    def n_discrete(self) -> int:
-        return len(self.sizes)
-
-    @property
-    def cond_dim(self) -> int:
-        return int(sum(self.sizes))
-
-    def train_probabilities(self) -> list[np.ndarray]:
-        """Per discrete column, the probability training-by-sampling gives each category (for checks/logs)."""
-        return [np.exp(self.arrays.train_logits[d, :size]) for d, size in enumerate(self.sizes)]
-
-    def sample_train(self, key: Array, batch_size: int) -> CondBatch:
-        return _sample_train_jit(self.arrays, key, batch_size)
-
-    def sample_original(self, key: Array, batch_size: int) -> Array:
-        return _sample_original_jit(self.arrays, key, batch_size)
-
-    def fixed(self, index: int, batch_size: int) -> Array:
-        if not 0 <= index < self.cond_dim:
-            raise ConfigError(f"condition index {index} is outside the conditional vector (width {self.cond_dim}).")
-        return fixed_cond(self.cond_dim, index, batch_size)
-
-
-_sample_train_jit = jax.jit(sample_train_cond, static_argnums=2)
-_sample_original_jit = jax.jit(sample_original_cond, static_argnums=2)

@@ -1,0 +1,90 @@
+"""The built-in families by name, with the checks each makes of a config (imported lazily: validating a config
+does not build networks). A plug-in family registers the same way: `FAMILIES.register("mine", build, validate=...)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gan_jax.config import Config
+from gan_jax.errors import ConfigError
+from gan_jax.registry import FAMILIES
+
+
+def _kind(cfg: Config) -> str:
+    from gan_jax.data.catalog import dataset_kind
+
+    return dataset_kind(cfg.data.name)
+
+
+def _check_gan(cfg: Config) -> None:
+    """Ranges of the losses' label tricks, the regularizers and augmentations, and what they apply to."""
+    from gan_jax.augment import POLICIES
+    from gan_jax.losses import LOSSES, is_logistic
+
+    loss, train, kind = cfg.loss, cfg.train, _kind(cfg)
+    if kind == "table" and cfg.model.name != "ctgan":
+        raise ConfigError("tables (data=csv) train with model=ctgan (or experiment=tabular_adult); add model=ctgan")
+    for key in ("label_smoothing", "label_flip_prob"):
+        if not 0.0 <= getattr(loss, key) < 0.5:
+            raise ConfigError(f"loss.{key}={getattr(loss, key)} must be in [0, 0.5)")
+    if (loss.label_smoothing or loss.label_flip_prob) and not is_logistic(loss.name):
+        logistic = [n for n in LOSSES.names() if is_logistic(n)]
+        raise ConfigError(
+            f"loss.label_smoothing / loss.label_flip_prob apply to {', '.join(logistic)}, "
+            f"not loss.name={loss.name!r}; set them to 0"
+        )
+    for key in ("aux_real_weight", "aux_fake_weight", "aux_g_weight", "r1_gamma"):
+        if getattr(loss, key) < 0:
+            raise ConfigError(f"loss.{key}={getattr(loss, key)} must be >= 0")
+    if loss.r1_every <= 0:
+        raise ConfigError(f"loss.r1_every={loss.r1_every} must be positive")
+    unknown = [op for op in train.augment if op not in POLICIES]
+    if unknown:
+        raise ConfigError(f"train.augment: unknown op(s) {unknown}; choose from {', '.join(POLICIES)}")
+    if train.augment and kind != "images":
+        raise ConfigError(f"train.augment (DiffAugment) applies to images, not data={cfg.data.name}; remove it")
+    if train.instance_noise < 0 or train.instance_noise_steps < 0:
+        raise ConfigError("train.instance_noise and train.instance_noise_steps must be >= 0")
+    _check_conditioning(cfg, kind)
+
+
+def _check_conditioning(cfg: Config, kind: str) -> None:
+    if cfg.model.conditioning == "none":
+        return
+    if kind != "images":
+        raise ConfigError(
+            f"model.conditioning={cfg.model.conditioning} needs labelled images (digits, mnist, fashion_mnist, "
+            f"cifar10, folder, npz with y), not data={cfg.data.name}; set model.conditioning=none"
+        )
+    if cfg.model.pack > 1:
+        raise ConfigError("model.pack > 1 (PacGAN) is unconditional; set model.pack=1 or model.conditioning=none")
+
+
+def _check_ctgan(cfg: Config) -> None:
+    if _kind(cfg) != "table":
+        raise ConfigError("model=ctgan trains on tables (data=csv): use data=csv data.path=FILE.csv")
+    _check_gan(cfg)
+
+
+def _build_gan(cfg: Config, source: Any) -> Any:
+    from gan_jax.families import gan
+
+    return gan.build(cfg, source)
+
+
+def _build_ctgan(cfg: Config, source: Any) -> Any:
+    from gan_jax.families import ctgan
+
+    return ctgan.build(cfg, source)
+
+
+FAMILIES.register("gan", _build_gan, validate=_check_gan)
+FAMILIES.register("ctgan", _build_ctgan, validate=_check_ctgan)
+
+
+def build_family(cfg: Config, source: Any) -> Any:
+    """The family the config names (or its model's), built for this data source."""
+    from gan_jax.config import resolved_family
+
+    return FAMILIES.get(resolved_family(cfg))(cfg, source)

@@ -1,0 +1,35 @@
+"""The metric names `eval.metrics` may list, by the kind of data they score (toy | images | table).
+
+Image metrics that need the digit classifier apply to digits, mnist and stacked_mnist; the Inception ones need
+the converted FID Inception weights. A plug-in registers its own name with `@METRICS.register` and a scorer
+(`fn(samples, reference) -> dict`), which the image evaluator calls with uint8 samples and real images.
+"""
+
+from __future__ import annotations
+
+from gan_jax.registry import METRICS
+
+CLASSIFIER_METRICS = (
+    "classifier_fid",
+    "classifier_kid",
+    "classes",
+    "class_accuracy",
+    "stacked_modes",
+    "duplicates",
+    "memorization",
+)
+INCEPTION_METRICS = ("fid", "kid", "prdc")
+TABLE_METRICS = ("quality", "ml_efficacy", "dcr")
+
+METRICS.register("mixture", "mixture", kind="toy")
+for _name in CLASSIFIER_METRICS:
+    METRICS.register(_name, _name, kind="images", needs="digit classifier")
+for _name in INCEPTION_METRICS:
+    METRICS.register(_name, _name, kind="images", needs="FID Inception weights")
+for _name in TABLE_METRICS:
+    METRICS.register(_name, _name, kind="table")
+
+
+def metric_names(kind: str) -> tuple[str, ...]:
+    """The registered metric names for one kind of data."""
+    return tuple(n for n in METRICS.names() if (METRICS.entry(n).info or {}).get("kind") == kind)

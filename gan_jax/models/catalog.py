@@ -1,0 +1,231 @@
+"""The built-in models: each one's config schema, its builder and its own checks, registered by name.
+
+A builder maps (its config, the data source) to (generator, critic) Flax modules; the family wraps them (PacGAN
+packing, pmap batch norm) and trains them. Networks are imported inside the builders, so validating a config does
+not import Flax. A plug-in model registers the same way (README: Your own model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gan_jax.config import Config, ModelConfig
+from gan_jax.errors import ConfigError
+from gan_jax.registry import MODELS
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+@dataclass
+class MLPConfig(ModelConfig):
+    """MLP generator and critic: 2-D mixtures, flattened small images."""
+
+    g_widths: list[int] = field(default_factory=lambda: [256, 256, 256])
+    d_widths: list[int] = field(default_factory=lambda: [256, 256, 256])
+    g_activation: str = "relu"
+    d_activation: str = "leaky_relu"
+    g_dropout: float = 0.0
+    g_output: str = "linear"  # linear | tanh
+
+
+@dataclass
+class DCGANConfig(ModelConfig):
+    """StudioGAN's deep_conv DCGAN (image channels and resolution come from the dataset)."""
+
+    z_dim: int = 128
+    d_activation: str = "relu"
+    g_dropout: float = 0.0
+    init: str = "default"  # default (Flax) | normal02 (Radford's N(0, 0.02))
+    width_scale: float = 1.0  # every layer's width times this (1 = StudioGAN's; < 1 for quick runs)
+    compute_dtype: str = "float32"  # float32 | bfloat16: convolution compute; parameters and optimizer stay float32
+
+
+@dataclass
+class RadfordConfig(ModelConfig):
+    """Radford et al.'s 64x64 DCGAN (unconditional)."""
+
+    z_dim: int = 100
+
+
+@dataclass
+class ResNetConfig(ModelConfig):
+    """SNGAN's 32x32 ResNet generator and critic (optionally with SAGAN self-attention)."""
+
+    z_dim: int = 128
+    spectral_norm: bool = True
+    g_channels: int = 256  # generator width (SNGAN CIFAR-10: 256)
+    d_channels: int = 128  # critic width (SNGAN CIFAR-10: 128)
+    g_dropout: float = 0.0
+    attention_resolution: int = 0  # > 0: a SAGAN self-attention block at this feature-map size in G and D
+    compute_dtype: str = "float32"
+
+
+@dataclass
+class CTGANConfig(ModelConfig):
+    """CTGAN's residual generator with Gumbel-softmax heads and its packed critic (tables)."""
+
+    z_dim: int = 128
+    pack: int = 10
+    g_widths: list[int] = field(default_factory=lambda: [256, 256])
+    d_widths: list[int] = field(default_factory=lambda: [256, 256])
+    d_dropout: float = 0.5  # dropout after each critic layer
+    gumbel_tau: float = 0.2  # Gumbel-softmax temperature of the discrete outputs
+    cond_loss_weight: float = 1.0  # weight of the generator's conditional cross-entropy
+
+
+def _choice(value: str, key: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not a valid choice; choose one of: {', '.join(allowed)}")
+
+
+def _in_unit(value: float, key: str) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(f"{key}={value} must be in [0, 1)")
+
+
+def _check_image_model(cfg: Config) -> None:
+    m = cfg.model
+    if hasattr(m, "compute_dtype"):
+        _choice(m.compute_dtype, "model.compute_dtype", COMPUTE_DTYPES)
+    if hasattr(m, "g_dropout"):
+        _in_unit(m.g_dropout, "model.g_dropout")
+    if getattr(m, "width_scale", 1.0) <= 0:
+        raise ConfigError(f"model.width_scale={m.width_scale} must be positive")
+    if getattr(m, "attention_resolution", 0) < 0:
+        raise ConfigError(f"model.attention_resolution={m.attention_resolution} must be >= 0 (0 = none)")
+    if hasattr(m, "init"):
+        _choice(m.init, "model.init", ("default", "normal02"))
+    if hasattr(m, "d_activation"):
+        _choice(m.d_activation, "model.d_activation", ACTIVATIONS)
+
+
+def _check_mlp(cfg: Config) -> None:
+    _check_image_model(cfg)
+    _choice(cfg.model.g_activation, "model.g_activation", ACTIVATIONS)
+    _choice(cfg.model.g_output, "model.g_output", ("linear", "tanh"))
+
+
+def _check_ctgan(cfg: Config) -> None:
+    m = cfg.model
+    _in_unit(m.d_dropout, "model.d_dropout")
+    if m.gumbel_tau <= 0:
+        raise ConfigError(f"model.gumbel_tau={m.gumbel_tau} must be positive")
+    if m.cond_loss_weight < 0:
+        raise ConfigError(f"model.cond_loss_weight={m.cond_loss_weight} must be >= 0")
+    if m.conditioning != "none":
+        raise ConfigError("model=ctgan conditions on table columns itself; set model.conditioning=none")
+
+
+def _conditioning(cfg: ModelConfig, source: Any) -> dict[str, Any]:
+    """The label fields every conditional module takes: {} for unconditional models."""
+    if cfg.conditioning == "none":
+        return {}
+    if not source.num_classes:
+        raise ConfigError(
+            f"model.conditioning={cfg.conditioning} needs class labels, but data {source.name!r} has none; "
+            "use a labelled dataset (digits, mnist, fashion_mnist, cifar10, a class-per-subfolder folder, an npz "
+            "with y) or set model.conditioning=none"
+        )
+    return {"num_classes": source.num_classes, "conditioning": cfg.conditioning}
+
+
+def _square_images(cfg: ModelConfig, source: Any) -> tuple[int, int]:
+    if source.kind != "images":
+        raise ConfigError(
+            f"model.name={cfg.name!r} needs image data, but data.name={source.name!r} is not images; use model=mlp"
+        )
+    height, width, channels = source.example_shape
+    if height != width:
+        raise ConfigError(f"model.name={cfg.name!r} needs square images, got {height}x{width}")
+    return height, channels
+
+
+def _dtype(name: str) -> Any:
+    import jax.numpy as jnp
+
+    return {"float32": None, "bfloat16": jnp.bfloat16}[name]
+
+
+@MODELS.register("mlp", config=MLPConfig, yaml=True, validate=_check_mlp)
+def build_mlp(cfg: MLPConfig, source: Any) -> tuple[Any, Any]:
+    from gan_jax.models.mlp import MLPCritic, MLPGenerator
+
+    cond = _conditioning(cfg, source)
+    generator = MLPGenerator(
+        out_shape=source.example_shape,
+        widths=tuple(cfg.g_widths),
+        activation=cfg.g_activation,
+        dropout=cfg.g_dropout,
+        output_activation=cfg.g_output,
+        **cond,
+    )
+    critic = MLPCritic(widths=tuple(cfg.d_widths), activation=cfg.d_activation, spectral_norm=cfg.spectral_norm, **cond)
+    return generator, critic
+
+
+@MODELS.register("dcgan", config=DCGANConfig, yaml=True, validate=_check_image_model)
+def build_dcgan(cfg: DCGANConfig, source: Any) -> tuple[Any, Any]:
+    from gan_jax.models import dcgan
+
+    resolution, channels = _square_images(cfg, source)
+    kw = {
+        "resolution": resolution,
+        "weight_init": cfg.init,
+        "width_scale": cfg.width_scale,
+        "dtype": _dtype(cfg.compute_dtype),
+        **_conditioning(cfg, source),
+    }
+    generator = dcgan.DCGANGenerator(**kw, channels=channels, z_dim=cfg.z_dim, dropout=cfg.g_dropout)
+    # A packed critic (PacGAN) sees pack images stacked along channels: m * C input channels.
+    critic = dcgan.DCGANCritic(
+        **kw, spectral_norm=cfg.spectral_norm, channels=channels * cfg.pack, activation=cfg.d_activation
+    )
+    return generator, critic
+
+
+@MODELS.register("radford", config=RadfordConfig, yaml=True)
+def build_radford(cfg: RadfordConfig, source: Any) -> tuple[Any, Any]:
+    from gan_jax.models import dcgan
+
+    resolution, channels = _square_images(cfg, source)
+    if resolution != 64:
+        raise ConfigError(f"model=radford is the 64x64 DCGAN; set data.resolution=64 (got {resolution})")
+    if cfg.conditioning != "none":
+        raise ConfigError("model=radford is unconditional; use model=dcgan or model=resnet for conditioning")
+    critic = dcgan.RadfordCritic(channels=channels * cfg.pack, spectral_norm=cfg.spectral_norm)
+    return dcgan.RadfordGenerator(channels=channels, z_dim=cfg.z_dim), critic
+
+
+@MODELS.register("resnet", config=ResNetConfig, yaml=True, validate=_check_image_model)
+def build_resnet(cfg: ResNetConfig, source: Any) -> tuple[Any, Any]:
+    from gan_jax.models import resnet
+
+    resolution, channels = _square_images(cfg, source)
+    cond = _conditioning(cfg, source)
+    kw = {
+        "resolution": resolution,
+        "attention_resolution": cfg.attention_resolution,
+        "dtype": _dtype(cfg.compute_dtype),
+    }
+    g_cond = {"num_classes": cond["num_classes"]} if cond else {}
+    generator = resnet.ResNetGenerator(
+        **kw, **g_cond, channels=channels, z_dim=cfg.z_dim, width=cfg.g_channels, dropout=cfg.g_dropout
+    )
+    critic = resnet.ResNetCritic(
+        **kw, **cond, spectral_norm=cfg.spectral_norm, channels=channels * cfg.pack, width=cfg.d_channels
+    )
+    return generator, critic
+
+
+@MODELS.register("ctgan", config=CTGANConfig, yaml=True, validate=_check_ctgan, family="ctgan", packs_itself=True)
+def build_ctgan(cfg: CTGANConfig, source: Any) -> tuple[Any, Any]:
+    """CTGAN's generator (residual blocks, output heads) and packed critic (it packs `model.pack` rows itself)."""
+    from gan_jax.models.tabular import TableCritic, TableGenerator
+
+    if source.kind != "table":
+        raise ConfigError("model=ctgan trains on tables: use data=csv data.path=FILE.csv (or experiment=tabular)")
+    output_info = source.info["transformer"].output_info
+    generator = TableGenerator(output_info, tuple(cfg.g_widths), cfg.gumbel_tau, cfg.cond_loss_weight)
+    return generator, TableCritic(tuple(cfg.d_widths), cfg.pack, cfg.d_dropout)

@@ -1,0 +1,68 @@
+"""A run directory: its saved config, its data and its checkpoints, read back for resuming, sampling and
+evaluation (`restore_run`), for any family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from gan_jax.config import Config, member_config, to_config
+from gan_jax.data.source import DataSource, source_for_run
+from gan_jax.errors import ConfigError
+from gan_jax.families.catalog import build_family
+from gan_jax.registry import MODELS, load_plugins
+from gan_jax.train.checkpoint import Checkpointer
+from gan_jax.train.population import member_state, population_state
+from gan_jax.train.state import TrainState
+
+
+def config_dict(cfg: Config) -> dict[str, Any]:
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]
+
+
+def save_config(cfg: Config, run_dir: Path) -> None:
+    """The resolved config beside the outputs: what `gan-jax-sample` and a resume rebuild the run from."""
+    OmegaConf.save(OmegaConf.structured(cfg), run_dir / "config.yaml", resolve=True)
+
+
+def load_config(run_dir: str | Path) -> Config:
+    """A run's config.yaml as the typed Config: its plug-ins imported first, its model's own schema applied."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: is {run_dir} a gan_jax run directory (made by gan-jax-train)?")
+    saved = OmegaConf.load(path)
+    load_plugins(list(saved.get("plugins") or []))
+    model_name = str(OmegaConf.select(saved, "model.name", default="mlp"))
+    schema = MODELS.entry(model_name).config
+    base = OmegaConf.structured(Config(model=schema()) if schema is not None else Config)
+    return to_config(OmegaConf.merge(base, saved))
+
+
+def restore_run(
+    run_dir: str | Path, checkpoint: str = "latest", member: int | None = None, *, need_data: bool = True
+) -> tuple[Config, DataSource, Any, TrainState]:
+    """A trained run's config, data, family and the state of one checkpoint (latest valid, best, or a step).
+    A population run needs `member`: its state and config are then that member's (as if it were a single run).
+    `need_data=False`: a run whose dataset fitted something (a table) is rebuilt from that alone."""
+    cfg = load_config(run_dir)
+    source = source_for_run(cfg.data, run_dir, reuse_fitted=True, need_data=need_data)
+    family = build_family(cfg, source)
+    ckpt = Checkpointer(Path(run_dir) / "checkpoints")
+    try:
+        template = population_state(family, cfg)
+        state = ckpt.restore(template, checkpoint, config=config_dict(cfg), read_only=True).state
+    finally:
+        ckpt.close()
+    size = cfg.train.population
+    if size > 1:
+        if member is None or not 0 <= member < size:
+            raise ConfigError(
+                f"{run_dir} trained a population of {size} GANs; pick one with member=I (0 to {size - 1})"
+            )
+        mcfg = member_config(cfg, member)
+        return mcfg, source, build_family(mcfg, source), member_state(state, member)
+    if member not in (None, 0):
+        raise ConfigError(f"member={member} applies to population runs; {run_dir} trained one GAN (drop member=)")
+    return cfg, source, family, state
