@@ -4,6 +4,7 @@ The Python API (gan_jax/api.py): `config`, `train`, `load`, `create_state`, `tra
 your own models, losses, datasets and families live in `gan_jax.registry`.
 """
 
+import gan_jax.train as _train_package  # noqa: F401  # loaded first, so `gan_jax.train` below stays the function
 from gan_jax.api import Generator, config, create_state, load, train, train_step
 from gan_jax.errors import CheckpointError, ConfigError, DataError, GanJaxError
 

@@ -7,6 +7,7 @@ misspelled key or a wrong type fails at composition with a message that names it
 from __future__ import annotations
 
 import typing
+from pathlib import Path
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -323,6 +324,8 @@ def validate(cfg: Config) -> Config:
     chosen model and family check their own keys (their registry entries' `validate`)."""
     from gan_jax.registry import FAMILIES, MODELS
 
+    # A plug-in given as a file is recorded by its absolute path: `gan-jax-sample` may run from elsewhere.
+    cfg.plugins = [str(Path(p).expanduser().absolute()) if p.endswith(".py") else p for p in cfg.plugins]
     _validate_choices(cfg)
     t = cfg.train
     for key in ("steps", "batch_size", "n_critic", "steps_per_call", "log_every", "ckpt_every", "keep_checkpoints"):

@@ -101,7 +101,7 @@ def _final_params(run_dir: Path, cfg) -> np.ndarray:
     source = build_source(cfg.data)
     ckpt = Checkpointer(run_dir / "checkpoints")
     try:
-        state = ckpt.restore(init_state(build_family(cfg, source), cfg.seed)).state
+        state = ckpt.restore(build_family(cfg, source).init(cfg.seed)).state
     finally:
         ckpt.close()
     assert int(state.step) == cfg.train.steps

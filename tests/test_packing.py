@@ -23,7 +23,9 @@ TINY = ("model.g_widths=[32,32]", "model.d_widths=[32,32]", "train.batch_size=64
 
 
 def setup(*overrides):
-    cfg = make_config(*TINY, *overrides)
+    """TINY's MLP widths unless another model is chosen (its schema has no such keys)."""
+    mlp_keys = TINY[:2] if not any(o.startswith("model=") for o in overrides) else ()
+    cfg = make_config(*mlp_keys, *TINY[2:], *overrides)
     source = build_source(cfg.data)
     gan = build_family(cfg, source)
     return source, gan, gan.init(cfg.seed)

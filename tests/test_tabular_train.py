@@ -185,7 +185,7 @@ def test_generator_sows_ctgan_conditional_loss(tables):
     [
         (["data.target=nope"], ["data.target='nope'", "columns are"]),
         (["data.path=missing.csv"], ["missing.csv", "not found"]),
-        (["model=mlp"], ["data=csv and model=ctgan"]),
+        (["model=mlp"], ["tables (data=csv) train with model=ctgan"]),
         (["train.batch_size=105"], ["model.pack=10", "train.batch_size=105"]),
         (["eval.metrics=[fid]"], ["unknown table metric 'fid'"]),
     ],

@@ -14,7 +14,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from gan_jax.config import Config, one_line, register_configs
+from gan_jax.config import Config, ModelConfig, one_line, register_configs
 from gan_jax.errors import GanJaxError
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
@@ -59,7 +59,7 @@ def _valid_keys(full_key: str, overrides: Sequence[str] = ()) -> list[str]:
     if full_key.startswith("model."):
         from gan_jax.registry import MODELS
 
-        chosen = next((a.partition("=")[2] for a in overrides if a.startswith("model=")), "mlp")
+        chosen = next((a.partition("=")[2] for a in overrides if a.startswith("model=")), ModelConfig().name)
         schema = MODELS.entry(chosen).config if chosen in MODELS else None
         node = OmegaConf.structured(Config(model=schema())) if schema is not None else node
     parent, _, _ = full_key.rpartition(".")

@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from gan_jax.config import Config, member_config, to_config
+from gan_jax.config import Config, ModelConfig, member_config, to_config
 from gan_jax.data.source import DataSource, source_for_run
 from gan_jax.errors import ConfigError
 from gan_jax.families.catalog import build_family
@@ -34,7 +34,7 @@ def load_config(run_dir: str | Path) -> Config:
         raise ConfigError(f"{path} not found: is {run_dir} a gan_jax run directory (made by gan-jax-train)?")
     saved = OmegaConf.load(path)
     load_plugins(list(saved.get("plugins") or []))
-    model_name = str(OmegaConf.select(saved, "model.name", default="mlp"))
+    model_name = str(OmegaConf.select(saved, "model.name", default=ModelConfig().name))
     schema = MODELS.entry(model_name).config
     base = OmegaConf.structured(Config(model=schema()) if schema is not None else Config)
     return to_config(OmegaConf.merge(base, saved))
