@@ -7,8 +7,8 @@ misspelled key or a wrong type fails at composition with a message that names it
 from __future__ import annotations
 
 import typing
-from pathlib import Path
 from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore

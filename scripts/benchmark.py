@@ -27,11 +27,11 @@ import jax
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-from gan_jax.families.catalog import build_family
 from gan_jax.cli.common import CONFIG_DIR
 from gan_jax.config import register_configs, to_config
 from gan_jax.data.images import ImageData
 from gan_jax.data.source import build_source, image_source
+from gan_jax.families.catalog import build_family
 from gan_jax.train.step import make_train_fn
 
 # The networks the README's speed table and the PyTorch reference measure (the default experiment runs 3x128).

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from gan_jax.families.catalog import build_family
 from gan_jax.data.images import ImageData
 from gan_jax.data.source import build_source, image_source
 from gan_jax.errors import ConfigError
-from gan_jax.metrics.evaluator import class_accuracy
+from gan_jax.families.catalog import build_family
 from gan_jax.families.gan import class_loss, criticize_with_classes, make_sample_fn
+from gan_jax.metrics.evaluator import class_accuracy
 from gan_jax.train.step import make_train_fn, sample_generator
 
 TINY = (

@@ -82,9 +82,9 @@ def test_metric_errors_name_the_fix():
     with pytest.raises(ConfigError, match="stacked_mnist"):
         check_metrics(["stacked_modes"], "mnist")
     with pytest.raises(ConfigError, match="does not apply to 2-D data"):
-        from gan_jax.families.catalog import build_family
         from gan_jax.data.source import build_source
         from gan_jax.evaluation import Evaluator
+        from gan_jax.families.catalog import build_family
 
         cfg = make_config("eval.metrics=[fid]")
         source = build_source(cfg.data)

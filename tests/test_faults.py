@@ -33,7 +33,6 @@ Bad data (data=npz and the MNIST IDX reader):
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import os
 import shutil
@@ -49,13 +48,13 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from gan_jax.families.catalog import build_family
 from gan_jax.data import images
 from gan_jax.data.source import build_source
 from gan_jax.errors import CheckpointError, ConfigError, DataError, DivergenceError
+from gan_jax.families.catalog import build_family
+from gan_jax.families.gan import GAN
 from gan_jax.train.checkpoint import MANIFEST, Checkpointer
 from gan_jax.train.loop import train
-from gan_jax.families.gan import GAN
 from gan_jax.train.step import make_train_fn
 
 NONFINITE_QUANTITIES = GAN.nonfinite_quantities

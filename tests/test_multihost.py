@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from gan_jax.families.catalog import build_family
 from gan_jax.data.source import build_source
 from gan_jax.errors import ConfigError
+from gan_jax.families.catalog import build_family
 from gan_jax.logging import read_metrics
 from gan_jax.train.checkpoint import MANIFEST, Checkpointer
 from gan_jax.train.loop import train
@@ -105,7 +105,9 @@ def _final_params(run_dir: Path, cfg) -> np.ndarray:
     finally:
         ckpt.close()
     assert int(state.step) == cfg.train.steps
-    leaves = jax.tree_util.tree_leaves((state.nets["G"].params, state.nets["D"].params, state.nets["G"].opt, state.nets["D"].opt))
+    leaves = jax.tree_util.tree_leaves(
+        (state.nets["G"].params, state.nets["D"].params, state.nets["G"].opt, state.nets["D"].opt)
+    )
     return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves])
 
 

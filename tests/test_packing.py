@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from gan_jax.families.catalog import build_family
 from gan_jax.data.source import build_source
 from gan_jax.errors import ConfigError
+from gan_jax.families.catalog import build_family
 from gan_jax.models.dcgan import DCGANCritic
 from gan_jax.models.mlp import MLPCritic
 from gan_jax.models.packing import PackedCritic, pack_examples

@@ -9,7 +9,6 @@ running RMS, which amplifies reduction-order noise in small gradients).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -41,8 +40,8 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
 
 def _jit_run(devices: int, calls: int) -> dict:
     """One step per dispatch over `devices` devices: first-step metrics and Adam moments, and the final params."""
-    from gan_jax.families.catalog import build_family
     from gan_jax.data.source import build_source
+    from gan_jax.families.catalog import build_family
     from gan_jax.train.sharding import Plan
 
     cfg = make_config(*TINY, f"parallel.devices={devices}")
@@ -73,9 +72,9 @@ def _jit_run(devices: int, calls: int) -> dict:
 def _pmap_against_per_device_reference(devices: int) -> dict:
     """pmap with SGD (linear in the gradient): one step must equal the mean over devices of single-device steps,
     each on its own B/N examples drawn from fold_in(fold_in(key, step), device index)."""
-    from gan_jax.families.catalog import build_family
     from gan_jax.data.source import build_source
     from gan_jax.families.base import Layout
+    from gan_jax.families.catalog import build_family
     from gan_jax.families.gan import critic_update, generator_update
     from gan_jax.train.sharding import Plan
 
@@ -119,8 +118,8 @@ def _batch_norm_over_the_global_batch() -> dict:
     from jax.sharding import Mesh, NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from gan_jax.models.dcgan import DCGANCritic
     from gan_jax.families.base import Layout
+    from gan_jax.models.dcgan import DCGANCritic
     from gan_jax.train.sharding import AXIS
 
     critic = DCGANCritic(resolution=28, channels=1)
@@ -211,10 +210,9 @@ def test_population_member_equals_single_run(tmp_path, capsys):
     kernels with another summation order, so values agree to reduction-order noise, as across devices. A member
     that diverges (member 2, learning rate 1e30) is frozen and reported while the others train on."""
     from gan_jax.cli.sample import sample_run
-    from gan_jax.config import SampleConfig
+    from gan_jax.config import SampleConfig, member_config
     from gan_jax.logging import read_metrics
     from gan_jax.train.loop import train
-    from gan_jax.config import member_config
 
     common = (*RUN, "train.steps=20", "train.steps_per_call=10", "train.log_every=10", "train.ckpt_every=20")
     pop_cfg = make_config(*common, "train.population=3", "population.seeds=[3,4,5]", "population.lr_g=[1e-4,5e-4,1e30]")

@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 from conftest import make_config
 
-from gan_jax.families.catalog import build_family
 from gan_jax.cli.sample import sample_run
 from gan_jax.config import ConditionConfig, SampleConfig
 from gan_jax.data.source import build_source
 from gan_jax.errors import ConfigError
+from gan_jax.families.catalog import build_family
+from gan_jax.families.gan import generator_extra_loss
 from gan_jax.models.tabular import conditional_loss
 from gan_jax.train.loop import train
-from gan_jax.families.gan import generator_extra_loss
 
 CITIES = ["Lyon", "Oslo", "Pune", "Lima"]
 
@@ -158,14 +158,16 @@ def test_generator_sows_ctgan_conditional_loss(tables):
     state = gan.init(0)
     batch = source.sample(source.arrays, jax.random.PRNGKey(1), 100)
     z = jax.random.normal(jax.random.PRNGKey(2), (100, gan.z_dim))
-    _, _, extra = generator_extra_loss(gan, state.nets["G"].params, state.nets["G"].stats, z, batch["y"], jax.random.PRNGKey(3))
+    _, _, extra = generator_extra_loss(
+        gan, state.nets["G"].params, state.nets["G"].stats, z, batch["y"], jax.random.PRNGKey(3)
+    )
     inner = gan.generator.bind({"params": state.nets["G"].params, "batch_stats": state.nets["G"].stats})
     # The raw outputs: the generator network without its output heads, in training mode as in the step.
     from gan_jax.models.tabular import CTGANGenerator
 
-    net = CTGANGenerator(source.info["transformer"].output_dim, (32, 32))
+    net, g = CTGANGenerator(source.info["transformer"].output_dim, (32, 32)), state.nets["G"]
     raw, _ = net.apply(
-        {"params": state.nets["G"].params["CTGANGenerator_0"], "batch_stats": state.nets["G"].stats["CTGANGenerator_0"]},
+        {"params": g.params["CTGANGenerator_0"], "batch_stats": g.stats["CTGANGenerator_0"]},
         z, batch["y"]["cond"], train=True, mutable=["batch_stats"],
     )  # fmt: skip
     want = conditional_loss(raw, batch["y"]["cond"], batch["y"]["mask"], source.info["transformer"].output_info)

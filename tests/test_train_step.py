@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 from conftest import make_config
 
-from gan_jax.families.catalog import build_family
 from gan_jax.data.source import build_source
-from gan_jax.train.state import run_once
+from gan_jax.families.catalog import build_family
 from gan_jax.families.gan import make_sample_fn
+from gan_jax.train.state import run_once
 from gan_jax.train.step import make_train_fn, sample_generator
 
 TINY = ("model.g_widths=[32,32]", "model.d_widths=[32,32]", "train.batch_size=64")
@@ -66,7 +66,9 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
     assert float(ma["d_loss"]) == float(mb["d_loss"])
     _, source, gan, s2 = setup("seed=4")
     c, _ = run(gan, source, s2, 5, 1)
-    assert not np.array_equal(np.asarray(c.nets["G"].params["Dense_0"]["kernel"]), np.asarray(a.nets["G"].params["Dense_0"]["kernel"]))
+    assert not np.array_equal(
+        np.asarray(c.nets["G"].params["Dense_0"]["kernel"]), np.asarray(a.nets["G"].params["Dense_0"]["kernel"])
+    )
 
 
 def test_n_critic_updates_per_generator_update():
