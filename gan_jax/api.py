@@ -27,11 +27,11 @@ def config(experiment: str | None = None, *overrides: str, plugins: Sequence[str
     `plugins`: modules to import first (or pass "plugins=[...]" among the overrides, as on the command line)."""
     from hydra import compose, initialize_config_dir
 
-    from gan_jax.cli.common import CONFIG_DIR, prepare
+    from gan_jax.cli.common import CONFIG_DIR, expand_dict_overrides, prepare
     from gan_jax.config import one_line, to_config
     from gan_jax.errors import ConfigError
 
-    args = ([f"experiment={experiment}"] if experiment else []) + list(overrides)
+    args = expand_dict_overrides(([f"experiment={experiment}"] if experiment else []) + list(overrides))
     if plugins:
         args.append(f"plugins=[{','.join(plugins)}]")
     prepare(args)

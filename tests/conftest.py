@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from gan_jax.cli.common import CONFIG_DIR
+from gan_jax.cli.common import CONFIG_DIR, expand_dict_overrides
 from gan_jax.config import Config, register_configs, to_config
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -28,7 +28,7 @@ def make_config(*overrides: str) -> Config:
     """The typed config `gan-jax-train <overrides>` would run, composed by Hydra from configs/."""
     register_configs()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return to_config(compose("config", overrides=list(overrides)))
+        return to_config(compose("config", overrides=expand_dict_overrides(overrides)))
 
 
 def pytest_xdist_auto_num_workers(config) -> int:

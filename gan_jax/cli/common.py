@@ -44,6 +44,16 @@ def plugins_from_overrides(overrides: Sequence[str]) -> list[str]:
     return []
 
 
+# Dict-valued keys whose entries are new keys (dotted config paths): Hydra's struct mode refuses to add keys to a
+# dict with `key={...}`, so such an override is passed on as `++key={...}` (add or override).
+DICT_KEYS = ("population.vary",)
+
+
+def expand_dict_overrides(args: Sequence[str]) -> list[str]:
+    """`population.vary={optim.g.lr:[1e-4,2e-4]}` -> `++population.vary={...}` (what Hydra accepts)."""
+    return [f"++{a}" if a.partition("=")[0] in DICT_KEYS else a for a in args]
+
+
 def prepare(overrides: Sequence[str]) -> None:
     """Imports the plug-ins the overrides name, then stores every schema in Hydra's ConfigStore."""
     from gan_jax.registry import load_plugins
@@ -92,6 +102,7 @@ def precheck(prog: str, config_name: str, validate: Callable[[object], object]) 
 
     Hydra would report the same problems over several lines (or with a traceback for schema errors).
     """
+    sys.argv[1:] = expand_dict_overrides(sys.argv[1:])  # before Hydra's own parse reads them too
     try:
         prepare(sys.argv[1:])
     except GanJaxError as err:

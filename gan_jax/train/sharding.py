@@ -139,25 +139,32 @@ class Plan:
         are scalars, or arrays [population] for a population. `family_for(cfg)` rebuilds the family for a
         member's config (with traced values)."""
         layout = self.layout()
-        if self.backend == "pmap":
-            return self._pmap_fn(family.with_layout(layout), steps, state, arrays)
-        if self.mesh is None and self.population == 1:
+        if self.mesh is None and self.population == 1 and self.backend != "pmap":
             return make_train_fn(family, steps).lower(state, arrays).compile()  # the one-device program
+        run = self._members_fn(family_for, family, steps, layout)
+        extra = () if self.population == 1 else ({k: jnp.asarray(v) for k, v in self.values.items()},)
+        if self.backend == "pmap":
+            return self._pmap_fn(run, state, arrays, extra)
+        return self._compile(run, state, arrays, tuple(self.place(x) for x in extra))
+
+    def _members_fn(self, family_for: FamilyFor, family: Any, steps: int, layout: Layout) -> Callable[..., Any]:
+        """The per-replica function: one run, or every member (`population.batching`): `map` runs the members
+        one after another inside the program, each exactly its single run's computation (bit for bit); `vmap`
+        batches them (faster on accelerators; equal to reduction-order noise)."""
         if self.population == 1:
-            run: Callable[..., Any] = train_steps(family.with_layout(layout), steps)
-            extra: tuple = ()
-        else:
-            cfg = self.cfg
+            return train_steps(family.with_layout(layout), steps)
+        cfg = self.cfg
 
-            def run(s: TrainState, a: dict, values: dict) -> tuple[TrainState, Metrics]:
-                def one(si: TrainState, vi: dict) -> tuple[TrainState, Metrics]:
-                    member = family_for(pop.with_member_values(cfg, vi)).with_layout(layout)
-                    return train_steps(member, steps)(si, a)
+        def one(si: TrainState, a: dict, vi: dict) -> tuple[TrainState, Metrics]:
+            member = family_for(pop.with_member_values(cfg, vi)).with_layout(layout)
+            return train_steps(member, steps)(si, a)
 
-                return jax.vmap(one)(s, values)
+        def run(s: TrainState, a: dict, values: dict) -> tuple[TrainState, Metrics]:
+            if cfg.population.batching == "vmap":
+                return jax.vmap(lambda si, vi: one(si, a, vi))(s, values)
+            return jax.lax.map(lambda sv: one(sv[0], a, sv[1]), (s, values))
 
-            extra = (self.place({k: jnp.asarray(v) for k, v in self.values.items()}),)
-        return self._compile(run, state, arrays, extra)
+        return run
 
     def _compile(self, run: Callable[..., Any], state: TrainState, arrays: dict, extra: tuple) -> TrainFn:
         options: dict[str, Any] = {}
@@ -165,12 +172,7 @@ class Plan:
             rep = NamedSharding(self.mesh, P())
             options = {"in_shardings": (rep,) * (2 + len(extra)), "out_shardings": (rep, rep)}
         jitted = jax.jit(run, donate_argnums=0, compiler_options=cpu_compiler_options(), **options)
-        try:
-            compiled = jitted.lower(state, arrays, *extra).compile()
-        except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError, TypeError) as err:
-            if not self.values:
-                raise
-            raise pop.structural_keys_error(list(self.values), err) from err
+        compiled = self._lower(jitted, state, arrays, *extra)
 
         def call(s: TrainState, a: dict) -> tuple[TrainState, Metrics]:
             return compiled(s, a, *extra)
@@ -178,23 +180,32 @@ class Plan:
         call.compiled = compiled  # type: ignore[attr-defined]  # for inspection (tests look for the all-reduce)
         return call
 
-    def _pmap_fn(self, family: Any, steps: int, state: TrainState, arrays: dict) -> TrainFn:
+    def _lower(self, fn: Any, *args: Any) -> Any:
+        """Compiles; a varied key that shapes the program (a width, a step count) is named in one line."""
+        try:
+            return fn.lower(*args).compile()
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError, TypeError) as err:
+            if not self.values:
+                raise
+            raise pop.structural_keys_error(list(self.values), err) from err
+
+    def _pmap_fn(self, run: Callable[..., Any], state: TrainState, arrays: dict, extra: tuple) -> TrainFn:
         n = self.n_devices
         stacked = NamedSharding(Mesh(np.asarray(self.devices), (AXIS,)), P(AXIS))
 
         def replicate(tree: Any) -> Any:
             return jax.tree_util.tree_map(lambda x: jax.device_put(jnp.stack([x] * n), stacked), tree)
 
-        pmapped = jax.pmap(train_steps(family, steps), axis_name=AXIS, devices=self.devices, donate_argnums=0)
-        local_arrays = replicate(arrays)  # once: the dataset stays on every device between calls
-        compiled = pmapped.lower(replicate(state), local_arrays).compile()
+        pmapped = jax.pmap(run, axis_name=AXIS, devices=self.devices, donate_argnums=0)
+        local_arrays, local_extra = replicate(arrays), replicate(extra)  # once: they stay on every device
+        compiled = self._lower(pmapped, replicate(state), local_arrays, *local_extra)
 
-        def run(s: TrainState, a: dict) -> tuple[TrainState, Metrics]:
+        def call(s: TrainState, a: dict) -> tuple[TrainState, Metrics]:
             del a  # replicated above
-            new, metrics = compiled(replicate(s), local_arrays)
+            new, metrics = compiled(replicate(s), local_arrays, *local_extra)
             return jax.tree_util.tree_map(lambda x: x[0], (new, metrics))  # replicas are identical
 
-        return run
+        return call
 
     # host side
 
