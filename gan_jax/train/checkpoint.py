@@ -386,8 +386,11 @@ def config_differences(
     old: dict[str, Any],
     new: dict[str, Any],
     groups: tuple[str, ...] = ("model", "optim", "data", "loss", "train", "population"),
+    *,
+    shared_only: bool = False,
 ) -> list[str]:
-    """`group.key: old -> new` for every differing leaf under the given groups."""
+    """`group.key: old -> new` for every differing leaf under the given groups. `shared_only`: only keys both
+    configs have (a key one schema lacks, such as another model's, changes nothing in the other run)."""
 
     def flat(tree: Any, prefix: str) -> dict[str, Any]:
         if isinstance(tree, dict):
@@ -399,4 +402,5 @@ def config_differences(
 
     a = {k: v for g in groups for k, v in flat(old.get(g, {}), g).items()}
     b = {k: v for g in groups for k, v in flat(new.get(g, {}), g).items()}
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    keys = (a.keys() & b.keys()) if shared_only else (a.keys() | b.keys())
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(keys) if a.get(k) != b.get(k)]

@@ -55,7 +55,7 @@ def warn_config_changes(saved: dict[str, Any] | None, now: dict[str, Any]) -> No
     """On resume, say which settings differ from the checkpoint's (same shapes, so the run can go on)."""
     if not saved:
         return
-    changed = [d for d in config_differences(saved, now) if not d.startswith(RESUME_FREE_KEYS)]
+    changed = [d for d in config_differences(saved, now, shared_only=True) if not d.startswith(RESUME_FREE_KEYS)]
     if saved.get("seed") != now.get("seed"):
         changed.append(f"seed: {saved.get('seed')!r} -> {now.get('seed')!r} (ignored: the checkpoint holds the key)")
     if changed:
