@@ -67,5 +67,7 @@ def test_family_state_extras_checkpoint_and_resume(tmp_path):
 
 
 def test_unknown_family_is_one_line_with_a_suggestion():
-    with pytest.raises(ConfigError, match=r"family='countin_gan' is not a known family \(did you mean counting_gan\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"family='countin_gan' is not a known family \(did you mean counting_gan\?\)"
+    ):
         make_config(*TINY, "family=countin_gan")

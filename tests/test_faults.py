@@ -521,7 +521,8 @@ def test_npz_bad_input_via_cli_is_one_line(tmp_path):
     x = _images(dtype=np.float32)
     x[0, 0, 0, 0] = np.nan
     path = _npz(tmp_path, x=x)
-    cmd = [str(BIN / "gan-jax-train"), "data=npz", f"data.path={path}", f"hydra.run.dir={tmp_path / 'run'}"]
+    cmd = [str(BIN / "gan-jax-train"), "data=npz", f"data.path={path}", "model.g_output=tanh"]
+    cmd.append(f"hydra.run.dir={tmp_path / 'run'}")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "NaN/Inf" in proc.stderr and str(path) in proc.stderr

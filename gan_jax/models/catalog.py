@@ -102,9 +102,19 @@ def _check_image_model(cfg: Config) -> None:
 
 
 def _check_mlp(cfg: Config) -> None:
+    from gan_jax.data.catalog import dataset_kind
+
     _check_image_model(cfg)
     _choice(cfg.model.g_activation, "model.g_activation", ACTIVATIONS)
     _choice(cfg.model.g_output, "model.g_output", ("linear", "tanh"))
+    # The default (toy) MLP emits unbounded 2-D points; images live in [-1, 1]. Training it on an image set is
+    # almost always a forgotten model choice, so it is refused rather than trained silently.
+    if dataset_kind(cfg.data.name) == "images" and cfg.model.g_output == "linear":
+        raise ConfigError(
+            f"data={cfg.data.name} holds images but the model is the MLP with a linear output (the 2-D toy "
+            "default); choose an image model (model=dcgan, model=resnet) or, for an MLP on flattened images, "
+            "model=mlp model.g_output=tanh"
+        )
 
 
 def _check_ctgan(cfg: Config) -> None:
