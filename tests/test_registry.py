@@ -64,3 +64,24 @@ def test_the_toy_mlp_on_images_is_refused_not_trained():
     with pytest.raises(ConfigError, match="holds images but the model is the MLP with a linear output"):
         make_config("data=digits")
     assert make_config("data=digits", "model.g_output=tanh").model.g_output == "tanh"
+
+
+def test_a_plugin_image_metric_runs_in_the_image_evaluator():
+    import numpy as np
+
+    from gan_jax.data.images import load_digits
+    from gan_jax.metrics.evaluator import ImageEvaluator
+    from gan_jax.registry import METRICS
+
+    def mean_gap(fake, real):
+        return {"mean_gap": abs(float(fake.mean()) - float(real.mean()))}
+
+    METRICS.register("mean_gap", mean_gap, kind="images")
+    real = load_digits(8)
+    evaluator = ImageEvaluator("digits", "all", real, ["mean_gap", "classes"])
+    values, protocol = evaluator(real.x[:100])
+    assert values["mean_gap"] == pytest.approx(abs(real.x[:100].mean() - real.x.mean()))
+    assert "mean_gap" in protocol and "classifier" in protocol
+    with pytest.raises(ConfigError, match="unknown image metric 'mean_gapp'.*mean_gap"):
+        ImageEvaluator("digits", "all", real, ["mean_gapp"])
+    assert np.isfinite(values["mean_gap"])

