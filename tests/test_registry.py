@@ -82,6 +82,6 @@ def test_a_plugin_image_metric_runs_in_the_image_evaluator():
     values, protocol = evaluator(real.x[:100])
     assert values["mean_gap"] == pytest.approx(abs(real.x[:100].mean() - real.x.mean()))
     assert "mean_gap" in protocol and "classifier" in protocol
-    with pytest.raises(ConfigError, match="unknown image metric 'mean_gapp'.*mean_gap"):
+    with pytest.raises(ConfigError, match=r"unknown image metric 'mean_gapp'.*mean_gap"):
         ImageEvaluator("digits", "all", real, ["mean_gapp"])
     assert np.isfinite(values["mean_gap"])
