@@ -4,9 +4,11 @@ No real data here: tiny fake files in the exact formats are written into tmp_pat
 refused with checksums on. Nothing touches the network (downloads are served by a fake urlopen).
 """
 
+import dataclasses
 import gzip
 import hashlib
 import io
+import os
 import pickle
 import tarfile
 import urllib.error
@@ -33,6 +35,10 @@ def _idx_bytes(array: np.ndarray) -> bytes:
     """An IDX file as the MNIST distributions ship it: gzip of magic (uint8, ndim), big-endian dims, data."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     return gzip.compress(header + array.astype(np.uint8).tobytes(), compresslevel=1)
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def _write_idx_set(folder: Path, n: int, split: str = "test", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -437,3 +443,49 @@ def test_data_configs_compose(tmp_path):
     )
     folder = make_config("data=folder", f"data.path={tmp_path}").data
     assert (folder.name, folder.path, folder.resolution) == ("folder", str(tmp_path), 32)
+
+
+def test_fashion_mnist_full_from_debians_files():
+    """The real Fashion-MNIST (Debian's dataset-fashion-mnist files in the shared data root): its .gz md5s are not
+    Zalando's, its IDX contents are the standard ones, so it loads with checksums on; 60k train, 10k test."""
+    from conftest import SHARED_DATA
+
+    root = os.environ.get("GAN_JAX_DATA") or str(SHARED_DATA)
+    if not (Path(root) / "fashion_mnist" / TRAIN_IMAGES).is_file():
+        pytest.skip(f"no Fashion-MNIST under {root}")
+    train = images.load_fashion_mnist(root, "train")
+    test = images.load_fashion_mnist(root, "test")
+    assert train.x.shape == (60000, 28, 28, 1) and test.x.shape == (10000, 28, 28, 1)
+    assert np.bincount(train.y).tolist() == [6000] * 10 and np.bincount(test.y).tolist() == [1000] * 10
+    assert images.FASHION_MNIST_FILES[TRAIN_IMAGES][1] != _md5(Path(root) / "fashion_mnist" / TRAIN_IMAGES)
+
+
+def test_fashion_mnist_contents_are_checked_whatever_the_gzip(tmp_path):
+    """A re-gzipped copy of the real files passes; one changed pixel inside does not."""
+    from conftest import SHARED_DATA
+
+    real = Path(os.environ.get("GAN_JAX_DATA") or SHARED_DATA) / "fashion_mnist"
+    if not (real / TEST_IMAGES).is_file():
+        pytest.skip(f"no Fashion-MNIST under {real.parent}")
+    folder = tmp_path / "fashion_mnist"
+    folder.mkdir()
+    for name in (TEST_IMAGES, TEST_LABELS):
+        (folder / name).write_bytes(gzip.compress(gzip.decompress((real / name).read_bytes()), compresslevel=1))
+    assert images.load_fashion_mnist(tmp_path, "test").x.shape == (10000, 28, 28, 1)
+    payload = bytearray(gzip.decompress((folder / TEST_IMAGES).read_bytes()))
+    payload[5000] ^= 0xFF
+    (folder / TEST_IMAGES).write_bytes(gzip.compress(bytes(payload)))
+    with pytest.raises(DataError, match="or IDX contents with sha256 5b4141f0"):
+        images.load_fashion_mnist(tmp_path, "test")
+
+
+def test_fashion_mnist_falls_back_to_the_system_package(tmp_path, monkeypatch):
+    """With nothing under the data root, the folder Debian's package installs into is read (here a stand-in)."""
+    system = tmp_path / "usr_share_datasets_fashion_mnist"
+    x, y = _write_idx_set(system, 6, "test", seed=3)
+    spec = dataclasses.replace(images.FASHION_MNIST, system_dirs=(str(system),))
+    data = images.load_idx(spec, tmp_path / "empty_root", "test", verify_checksums=False)
+    np.testing.assert_array_equal(data.x[..., 0], x)
+    np.testing.assert_array_equal(data.y, y)
+    with pytest.raises(DataError, match=f"and in {system}"):
+        images.load_idx(spec, tmp_path / "empty_root", "train")
