@@ -135,7 +135,7 @@ def test_class_accuracy_per_class_and_worst_class():
 def test_conditioning_needs_labels_and_images(tmp_path):
     unlabelled = tmp_path / "x.npz"
     np.savez(unlabelled, x=np.zeros((8, 8, 8, 1), np.uint8))
-    cfg = make_config("data=npz", f"data.path={unlabelled}", "model.conditioning=cgan")
+    cfg = make_config("data=npz", f"data.path={unlabelled}", "model.conditioning=cgan", "model.g_output=tanh")
     with pytest.raises(ConfigError, match="needs class labels"):
         build_family(cfg, build_source(cfg.data))
     with pytest.raises(ConfigError, match="labelled images"):

@@ -431,17 +431,18 @@ def test_build_source_for_each_new_set(tmp_path):
 
 def test_data_configs_compose(tmp_path):
     _write_cifar(tmp_path, n=2)
-    cfg = make_config("data=cifar10", f"data.root={tmp_path}", "data.verify_checksums=false", "data.hflip=true")
+    mlp = "model.g_output=tanh"  # the default toy MLP (linear output) is refused on images
+    cfg = make_config("data=cifar10", f"data.root={tmp_path}", "data.verify_checksums=false", "data.hflip=true", mlp)
     assert (cfg.data.name, cfg.data.resolution, cfg.data.split, cfg.data.hflip) == ("cifar10", 32, "train", True)
     assert build_source(cfg.data).arrays["x"].shape == (10, 32, 32, 3)
-    fashion = make_config("data=fashion_mnist").data
+    fashion = make_config("data=fashion_mnist", mlp).data
     assert (fashion.name, fashion.resolution, fashion.split, fashion.verify_checksums) == (
         "fashion_mnist",
         32,
         "train",
         True,
     )
-    folder = make_config("data=folder", f"data.path={tmp_path}").data
+    folder = make_config("data=folder", f"data.path={tmp_path}", mlp).data
     assert (folder.name, folder.path, folder.resolution) == ("folder", str(tmp_path), 32)
 
 

@@ -103,7 +103,7 @@ def test_evaluator_rejects_float_samples():
 def test_stacked_mnist_source(shared_mnist):
     from gan_jax.data.source import build_source
 
-    source = build_source(make_config("data=stacked_mnist", "data.size=300").data)
+    source = build_source(make_config("data=stacked_mnist", "data.size=300", "model.g_output=tanh").data)
     assert source.example_shape == (32, 32, 3) and source.num_classes is not None
     labels = np.asarray(source.arrays["y"])
     assert labels.shape == (300,) and labels.min() >= 0 and labels.max() < 1000 and len(set(labels)) > 200

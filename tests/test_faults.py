@@ -535,7 +535,9 @@ def test_npz_without_path_is_a_config_error():
 
 def test_npz_feeds_the_image_pipeline(tmp_path):
     path = _npz(tmp_path, x=images.load_digits(8).x[:200], y=np.arange(200) % 10)
-    source = build_source(make_config("data=npz", f"data.path={path}", "data.resolution=16").data)
+    source = build_source(
+        make_config("data=npz", f"data.path={path}", "data.resolution=16", "model.g_output=tanh").data
+    )
     assert source.kind == "images" and source.example_shape == (16, 16, 1) and source.num_classes == 10
     batch = source.sample(source.arrays, jax.random.PRNGKey(0), 5)
     assert batch["x"].shape == (5, 16, 16, 1) and float(batch["x"].min()) >= -1.0
