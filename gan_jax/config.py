@@ -274,9 +274,10 @@ def register_configs() -> None:
     cs.store(name="sample_schema", node=SampleConfig)
     cs.store(name="eval_schema", node=EvalRunConfig)
     for name in MODELS.names():
-        schema = MODELS.entry(name).config or ModelConfig
+        entry = MODELS.entry(name)
+        schema = entry.config or ModelConfig
         cs.store(group="schema/model", name=name, node=schema(name=name))
-        if not MODELS.entry(name).info or not MODELS.entry(name).info.get("yaml"):  # type: ignore[union-attr]
+        if not (entry.info or {}).get("yaml"):  # no configs/model/<name>.yaml: the schema is the option itself
             cs.store(group="model", name=name, node=schema(name=name))
 
 

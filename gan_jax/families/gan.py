@@ -8,7 +8,6 @@ from the model registry (models/catalog.py or a plug-in). State: `nets = {"G", "
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -469,7 +468,3 @@ def gan_fields(cfg: Config, source: Any) -> dict[str, Any]:
 
 def build(cfg: Config, source: Any) -> GAN:
     return GAN(**gan_fields(cfg, source))
-
-
-def replace(gan: GAN, **changes: Any) -> GAN:
-    return dataclasses.replace(gan, **changes)
