@@ -541,3 +541,16 @@ def test_npz_feeds_the_image_pipeline(tmp_path):
     assert source.kind == "images" and source.example_shape == (16, 16, 1) and source.num_classes == 10
     batch = source.sample(source.arrays, jax.random.PRNGKey(0), 5)
     assert batch["x"].shape == (5, 16, 16, 1) and float(batch["x"].min()) >= -1.0
+
+
+def test_gan_jax_sample_output_is_a_data_npz(tmp_path):
+    """What gan-jax-sample writes (uint8 `samples`, int `labels`, `step`) loads as data=npz without renaming."""
+    samples = images.load_digits(8).x[:30]
+    path = tmp_path / "samples.npz"
+    np.savez(path, samples=samples, step=100, labels=np.arange(30, dtype=np.int32) % 10)
+    data = images.load_npz(path)
+    np.testing.assert_array_equal(data.x, samples)
+    assert data.y is not None and data.y.tolist() == [i % 10 for i in range(30)]
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(DataError, match=r"garbage\.npz is not a readable \.npz file"):
+        images.load_npz(tmp_path / "garbage.npz")

@@ -17,7 +17,15 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationErr
 from gan_jax.config import Config, ModelConfig, one_line, register_configs
 from gan_jax.errors import GanJaxError
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+
+def _config_dir() -> str:
+    """The YAML configs: `configs/` beside the package in a checkout, `gan_jax/configs` in an installed wheel."""
+    checkout = Path(__file__).resolve().parents[2] / "configs"
+    installed = Path(__file__).resolve().parents[1] / "configs"
+    return str(installed if (installed / "config.yaml").is_file() else checkout)
+
+
+CONFIG_DIR = _config_dir()
 
 
 def fail(prog: str, message: str) -> NoReturn:

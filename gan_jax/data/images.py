@@ -243,10 +243,12 @@ def load_npz(path: str | os.PathLike, pixel_range: tuple[float, float] = (0.0, 2
         raise DataError(
             f"{path} is not a readable .npz file ({err}); write it with np.savez(path, x=..., y=...)."
         ) from err
-    if "x" not in arrays:
+    # gan-jax-sample writes `samples` (and `labels`): its output trains or serves as a reference as it is.
+    x_key = next((k for k in ("x", "samples") if k in arrays), None)
+    if x_key is None:
         raise DataError(f"{path} has no array 'x' (it has: {', '.join(arrays) or 'nothing'}); save images as x=...")
-    x = _pixels_to_uint8(arrays["x"], f"{path}:x", pixel_range)
-    y = arrays.get("y")
+    x = _pixels_to_uint8(arrays[x_key], f"{path}:{x_key}", pixel_range)
+    y = arrays.get("y", arrays.get("labels"))
     if y is not None:
         if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
             raise DataError(
