@@ -8,6 +8,7 @@ depends only on the step count, never on when a run was started or resumed.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from gan_jax import plots
 from gan_jax.config import Config
+from gan_jax.console import Console, eval_text
 from gan_jax.data.source import source_for_run
 from gan_jax.errors import ConfigError, DivergenceError, warn
 from gan_jax.evaluation import best_metric_name, is_better
@@ -90,6 +92,8 @@ class Run:
     compile_s: float = 0.0
     stopped_members: set[int] = field(default_factory=set)
     out_dir: Path = Path(".")  # where plots go: the run directory on process 0
+    console: Console | None = None
+    latest_eval: str | None = None  # the newest evaluation, for the status line
 
     def checkpoint_meta(self, at: int) -> dict[str, Any]:
         return {"step": at, "wandb_run_id": self.logger.run_id, "config": self.config, "best": self.best}
@@ -118,8 +122,11 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
     state = plan.init_state(family)  # replicated over the devices; stacked over population members
     ckpt = Checkpointer(run_dir / "checkpoints", keep=cfg.train.keep_checkpoints)
     run = Run(cfg, run_dir, plan, family, family_for, state, plan.place(source.arrays), ckpt, config_dict(cfg))
+    bar = cfg.logger.progress and sys.stderr.isatty()  # as the Logger decides; with a bar, no status lines
+    run.console = Console(run_dir, cfg.train.steps, bar=bar, is_main=plan.is_main)
     try:
         meta = _resume(run)
+        run.console.start(run.step, resumed=bool(meta))
         _open_outputs(run, source, meta)
         return _loop(run, stop)
     except BaseException:
@@ -127,6 +134,7 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
             run.logger.close(exit_code=1)  # the W&B run ends as failed; metrics.jsonl keeps every line written
         raise
     finally:
+        run.console.close()
         ckpt.close()
 
 
@@ -188,6 +196,7 @@ def _evaluate(run: Run, at: int) -> None:
         run.logger.log(at, run.eval_metrics)
     run.logger.log_image(at, "samples", png)
     run.evaluated_at = at
+    run.latest_eval = eval_text(run.eval_metrics, at, run.best_name) or run.latest_eval
     name = run.best_name
     if name and name in run.eval_metrics and is_better(name, run.eval_metrics[name], run.best):
         run.best = {"metric": name, "value": float(run.eval_metrics[name]), "step": at}
@@ -273,6 +282,7 @@ def _after_chunk(run: Run, metrics: Any, clock: _Clock, stop: StopRequests) -> b
         run.speed = clock.rate()
         run.logger.log(step, run.last_metrics)
         run.logger.log_timing(step, run.speed)
+        run.console.status(step, run.last_metrics, run.speed["steps_per_s"], run.latest_eval)
     if is_eval or is_ckpt:
         jax.block_until_ready(run.state)
         t0 = time.perf_counter()
@@ -316,4 +326,5 @@ def _finish(run: Run) -> dict[str, Any]:
         "wandb_run_id": run.logger.run_id,
     }
     run.logger.finish(summary)
+    run.console.finish(summary, run.best_name)
     return summary
