@@ -137,9 +137,9 @@ class Evaluator:
             counts = mode_counts(samples, info["means"], info["sigma"])
             plots.plot_mode_histogram(counts, plots_dir / "modes.png", title=f"{title}: high-quality samples per mode")
         elif self.labels is not None:
-            plots.save_class_grid(to_uint8(samples), self.labels, out, self.cfg.eval.grid_samples)
+            plots.save_class_grid(to_uint8(samples), self.labels, out, self.cfg.eval.grid_samples, caption=title)
         else:
-            plots.save_image_grid(to_uint8(samples[: self.cfg.eval.grid_samples]), out)
+            plots.save_image_grid(to_uint8(samples[: self.cfg.eval.grid_samples]), out, caption=title)
         return out
 
     def __call__(self, state: Any, plots_dir: Path, title: str) -> tuple[dict[str, float], Path]:

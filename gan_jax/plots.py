@@ -9,28 +9,39 @@ registry during long runs.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 MIN_GRID_WIDTH = 256  # px: tiny images (8×8 digits) are upscaled so a grid is readable when opened
 GRID_PAD_VALUE = 255  # white separators: visible between tiles of dark-background datasets such as MNIST
 
 
-def plot_losses(records: Sequence[Mapping], out_png: str | Path) -> None:
-    """Plot d_loss/g_loss against step, plus mean D outputs (d_real/d_fake) in a second panel when logged.
+CAPTION_FONT_PX = 12  # grid captions: readable on the 256 px minimum grid width
+MARKER_BELOW = 30  # curves with fewer points than this get markers: a short run's few logs stay visible
+
+
+def plot_losses(
+    records: Sequence[Mapping], out_png: str | Path, title: str = "", metrics: Sequence[str] = ()
+) -> None:
+    """Plot d_loss/g_loss against step, mean D outputs (d_real/d_fake) when logged, and one panel per evaluation
+    metric in `metrics` (e.g. reverse_kl, fid) over the evaluation steps. `title`: run name and step.
 
     ``records`` are metrics.jsonl records (``gan_jax.logging.read_metrics``); missing keys are skipped and NaN
     values (a diverged run) show as gaps.
     """
     panels = [("loss", ("d_loss", "g_loss")), ("mean D output", ("d_real", "d_fake"))]
+    panels += [(name, (name,)) for name in metrics]
     series = [(label, {key: _series(records, key) for key in keys}) for label, keys in panels]
     series = [(label, curves) for label, curves in series if any(len(steps) for steps, _ in curves.values())]
-    fig = Figure(figsize=(7, 3 * max(len(series), 1)), layout="constrained")
+    fig = Figure(figsize=(7, 2.6 * max(len(series), 1) + 0.4), layout="constrained")
+    if title:
+        fig.suptitle(title, fontsize=10)
     if not series:
         ax = fig.subplots()
         ax.text(0.5, 0.5, "no loss values logged", ha="center", va="center", transform=ax.transAxes)
@@ -39,7 +50,7 @@ def plot_losses(records: Sequence[Mapping], out_png: str | Path) -> None:
         ax = fig.add_subplot(len(series), 1, index + 1)
         for key, (steps, values) in curves.items():
             if steps:
-                ax.plot(steps, values, label=key, linewidth=1)
+                ax.plot(steps, values, label=key, linewidth=1, marker="o" if len(steps) < MARKER_BELOW else None)
         ax.set_ylabel(label)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -68,7 +79,7 @@ def plot_samples_2d(
     for handle in legend.legend_handles:  # legend markers at a readable size, whatever the plotted size
         handle.set_sizes([20])
     if title:
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 50), fontsize=9)
     _save(fig, out_png)
 
 
@@ -85,7 +96,7 @@ def plot_mode_histogram(counts: Sequence[int], out_png: str | Path, title: str =
     ax.set_xlabel("mode")
     ax.set_ylabel("samples")
     if title:
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 60), fontsize=9)  # fits the figure: long run names wrap
     _save(fig, out_png)
 
 
@@ -116,24 +127,42 @@ def image_grid(images: np.ndarray, nrow: int | None = None, padding: int = 2) ->
     return grid
 
 
-def save_image_grid(images: np.ndarray, out_png: str | Path, nrow: int | None = None) -> None:
-    """Save ``image_grid(images, nrow)`` as a PNG, grayscale for 1 channel, upscaled to >= 256 px wide."""
+def save_image_grid(images: np.ndarray, out_png: str | Path, nrow: int | None = None, caption: str = "") -> None:
+    """Save ``image_grid(images, nrow)`` as a PNG, grayscale for 1 channel, upscaled to >= 256 px wide, with
+    ``caption`` (run name and step) in a white band above the tiles so a copied grid still says what it shows."""
     grid = image_grid(images, nrow)
     picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     scale = math.ceil(MIN_GRID_WIDTH / picture.width)
     if scale > 1:  # nearest-neighbour keeps pixel edges sharp; smoothing would invent detail
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+    if caption:
+        picture = _with_caption(picture, caption)
     path = Path(out_png)
     path.parent.mkdir(parents=True, exist_ok=True)
     picture.save(path)
 
 
-def save_class_grid(images: np.ndarray, labels: np.ndarray, out_png: str | Path, max_images: int = 100) -> None:
+def _with_caption(picture: Image.Image, caption: str) -> Image.Image:
+    """``picture`` below a white band holding ``caption`` (wrapped to the width, PIL's bundled font)."""
+    font = ImageFont.load_default(size=CAPTION_FONT_PX)
+    chars_per_line = max(8, picture.width // (CAPTION_FONT_PX * 6 // 10))
+    lines = textwrap.wrap(caption, chars_per_line) or [""]
+    band = len(lines) * (CAPTION_FONT_PX + 3) + 4
+    white, black = (GRID_PAD_VALUE,) * len(picture.getbands()), (0,) * len(picture.getbands())
+    canvas = Image.new(picture.mode, (picture.width, picture.height + band), white)
+    canvas.paste(picture, (0, band))
+    ImageDraw.Draw(canvas).multiline_text((3, 2), "\n".join(lines), fill=black, font=font, spacing=3)
+    return canvas
+
+
+def save_class_grid(
+    images: np.ndarray, labels: np.ndarray, out_png: str | Path, max_images: int = 100, caption: str = ""
+) -> None:
     """A class-conditional sample grid: one row per class (in label order), the same number of samples in each."""
     classes = np.unique(labels)
     per_row = max(1, min(max_images // len(classes), min(int(np.sum(labels == k)) for k in classes)))
     rows = [images[np.flatnonzero(labels == k)[:per_row]] for k in classes]
-    save_image_grid(np.concatenate(rows), out_png, nrow=per_row)
+    save_image_grid(np.concatenate(rows), out_png, nrow=per_row, caption=caption)
 
 
 def plot_table_columns(

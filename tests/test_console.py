@@ -30,6 +30,7 @@ def test_status_lines_without_a_terminal_and_a_resume_that_has_nothing_to_do(tmp
     end = out[-1]
     assert "done at step 40" in end and "best reverse_kl" in end and str(tmp_path) in end, end
     assert (tmp_path / "train.log").read_text().count(" steps/s") == 4  # the same lines in train.log
+    assert all((tmp_path / "plots" / f"samples_{step}.png").is_file() for step in (20, 40))  # one per evaluation
 
     again = _train(tmp_path, *run, "train.resume=true")
     assert again.returncode == 0, again.stderr

@@ -30,6 +30,16 @@ def test_plot_losses_with_and_without_d_outputs(tmp_path):
     _open(tmp_path / "sub" / "empty.png")
 
 
+def test_plot_losses_titles_and_evaluation_panels(tmp_path):
+    """A title (run name and step) and one panel per evaluation metric, its few points drawn with markers."""
+    records = [{"step": s, "d_loss": 1.0, "g_loss": 0.5} for s in range(0, 100, 10)]
+    records += [{"step": 50, "reverse_kl": 0.3, "hq_fraction": 0.5}, {"step": 100, "reverse_kl": 0.1}]
+    plot_losses(records, tmp_path / "plain.png")
+    plot_losses(records, tmp_path / "evals.png", title="toy_ring (seed 0): step 100", metrics=["reverse_kl", "fid"])
+    plain, evals = _open(tmp_path / "plain.png"), _open(tmp_path / "evals.png")
+    assert evals.height > plain.height  # the reverse_kl panel was added; fid (never logged) was not
+
+
 def test_plot_samples_2d(tmp_path):
     rng = np.random.default_rng(0)
     means = np.array([[np.cos(a), np.sin(a)] for a in np.linspace(0, 2 * np.pi, 8, endpoint=False)]) * 2
@@ -81,3 +91,19 @@ def test_save_image_grid_upscales_tiny_images(tmp_path, channels, mode):
     assert picture.size == (grid.shape[1] * scale, grid.shape[0] * scale)
     pixels = np.asarray(picture).reshape(picture.height, picture.width, channels)
     np.testing.assert_array_equal(pixels[::scale, ::scale], grid)  # nearest-neighbour: exact copies
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_save_image_grid_caption_sits_above_unchanged_tiles(tmp_path, channels):
+    """The caption (run name and step) is a white band with dark text on top; the tiles below are untouched."""
+    images = np.random.default_rng(1).integers(0, 256, (16, 8, 8, channels), dtype=np.uint8)
+    save_image_grid(images, tmp_path / "plain.png", nrow=4)
+    save_image_grid(images, tmp_path / "captioned.png", nrow=4, caption="dcgan_digits step 1200")
+    plain = np.asarray(_open(tmp_path / "plain.png"))
+    captioned = np.asarray(_open(tmp_path / "captioned.png"))
+    band = captioned.shape[0] - plain.shape[0]
+    assert band > 0 and captioned.shape[1:] == plain.shape[1:]
+    np.testing.assert_array_equal(captioned[band:], plain)
+    header = captioned[:band]
+    assert header.max() == 255 and header.min() < 100  # white background with dark text drawn on it
+    assert np.all(header[:, -2] == 255)  # the band's right edge stays background: the text fits

@@ -8,6 +8,7 @@ depends only on the step count, never on when a run was started or resumed.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -195,12 +196,21 @@ def _evaluate(run: Run, at: int) -> None:
     if run.eval_metrics:
         run.logger.log(at, run.eval_metrics)
     run.logger.log_image(at, "samples", png)
+    for path in png if isinstance(png, list) else [png]:  # every evaluation's samples kept: samples_<step>.png
+        shutil.copyfile(path, path.with_name(f"{path.stem}_{at}{path.suffix}"))
     run.evaluated_at = at
     run.latest_eval = eval_text(run.eval_metrics, at, run.best_name) or run.latest_eval
     name = run.best_name
     if name and name in run.eval_metrics and is_better(name, run.eval_metrics[name], run.best):
         run.best = {"metric": name, "value": float(run.eval_metrics[name]), "step": at}
         run.ckpt.save_best(at, run.state, run.checkpoint_meta(at))
+
+
+def curve_metrics(eval_metrics: dict[str, Any], best_name: str | None, limit: int = 4) -> list[str]:
+    """Which evaluation values losses.png plots over steps: the best-checkpoint metric first, then others."""
+    names = [k for k, v in eval_metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    ordered = ([best_name] if best_name in names else []) + [k for k in names if k != best_name]
+    return ordered[:limit]
 
 
 def _check_finite(run: Run) -> None:
@@ -309,7 +319,10 @@ def _stopped(run: Run, stop: StopRequests) -> dict[str, Any]:
 def _finish(run: Run) -> dict[str, Any]:
     cfg, plan = run.cfg, run.plan
     if plan.is_main and plan.population == 1:  # members' loss plots: members/<i>/plots
-        plots.plot_losses(read_metrics(run.run_dir / "metrics.jsonl"), run.run_dir / "plots" / "losses.png")
+        records = read_metrics(run.run_dir / "metrics.jsonl")
+        curves = curve_metrics(run.eval_metrics, run.best_name)
+        title = f"{cfg.name} (seed {cfg.seed}): step {run.step}"
+        plots.plot_losses(records, run.run_dir / "plots" / "losses.png", title=title, metrics=curves)
     summary = {
         "step": run.step,
         "name": cfg.name,

@@ -142,7 +142,8 @@ class PopulationLogger:
         ]
         for logger, directory, values in zip(self.members, self.member_dirs, per_member, strict=True):
             if (directory / METRICS_FILE).is_file():
-                plots.plot_losses(read_metrics(directory / METRICS_FILE), directory / "plots" / "losses.png")
+                title = f"member {values['member']} (seed {values['seed']}): step {values.get('step')}"
+                plots.plot_losses(read_metrics(directory / METRICS_FILE), directory / "plots" / "losses.png", title)
             logger.finish(values)
         shared = {k: v for k, v in summary.items() if not isinstance(v, list)}
         self.top.finish({**shared, "population": len(self.members), "members": per_member})
