@@ -108,7 +108,9 @@ class TrainConfig:
     log_every: int = 100
     ckpt_every: int = 1000
     keep_checkpoints: int = 3
-    resume: bool = False  # continue from the latest checkpoint in the run directory
+    # true: continue from the latest checkpoint in the run directory; a path (another run's directory, its
+    # checkpoints/N or checkpoints/best): start this run from that checkpoint (fine-tuning; the whole state)
+    resume: Any = False
     ema_decay: float = 0.0  # > 0 keeps an exponential moving average of G's weights; sampling and eval use it
     ema_start: int = 0  # step from which the average starts (before it, it tracks G's weights exactly)
     on_nonfinite: str = "stop"  # stop: end the run at a NaN/Inf loss, gradient or weight | skip: skip such steps
@@ -173,7 +175,12 @@ class EvalConfig:
 
 @dataclass
 class LoggerConfig:
-    mode: str = "offline"  # offline | online | disabled
+    """Where a run's metrics go besides metrics.jsonl. Off unless chosen: configs/config.yaml picks logger=wandb
+    (mode: offline), and logger=tensorboard alone (which sets only `tensorboard`) means TensorBoard without W&B;
+    logger=[wandb,tensorboard] merges both files."""
+
+    mode: str = "disabled"  # W&B: offline | online | disabled
+    tensorboard: bool = False  # event files in <run_dir>/tensorboard/ (`tensorboard --logdir`)
     project: str = "gan_jax"
     entity: str | None = None
     group: str | None = None
@@ -217,7 +224,7 @@ class ConditionConfig:
 class SampleConfig:
     """`gan-jax-sample`: draw samples from a trained run."""
 
-    run_dir: str = "???"
+    run_dir: str = "???"  # a run directory, or a checkpoint's path: DIR/checkpoints/N, DIR/checkpoints/best
     n: int = 64
     seed: int = 0
     out: str = "samples.npz"
@@ -233,7 +240,7 @@ class SampleConfig:
 class EvalRunConfig:
     """`gan-jax-eval`: score a trained run's checkpoint and write eval.json into the run directory."""
 
-    run_dir: str = "???"
+    run_dir: str = "???"  # a run directory, or a checkpoint's path: DIR/checkpoints/N, DIR/checkpoints/best
     checkpoint: str = "latest"  # latest | best | a step number
     metrics: list[str] = field(default_factory=lambda: ["auto"])  # as eval.metrics
     n: int = 0  # samples to score; 0 = the run's eval.num_samples
@@ -324,6 +331,15 @@ def resolved_family(cfg: Config) -> str:
     return (MODELS.entry(cfg.model.name).info or {}).get("family", "gan")
 
 
+def _check_resume(resume: Any) -> None:
+    if isinstance(resume, bool) or (isinstance(resume, str) and resume.strip()):
+        return
+    raise ConfigError(
+        f"train.resume={resume!r} must be true, false or a checkpoint path to start from (another run's directory, "
+        "its checkpoints/N or checkpoints/best)"
+    )
+
+
 def validate(cfg: Config) -> Config:
     """Checks the constraints the schema types cannot express; raises ConfigError naming key and fix. The
     chosen model and family check their own keys (their registry entries' `validate`)."""
@@ -335,6 +351,7 @@ def validate(cfg: Config) -> Config:
     t = cfg.train
     for key in ("steps", "batch_size", "n_critic", "steps_per_call", "log_every", "ckpt_every", "keep_checkpoints"):
         _positive(getattr(t, key), f"train.{key}")
+    _check_resume(t.resume)
     _positive(cfg.model.z_dim, "model.z_dim")
     if cfg.model.pack < 1 or cfg.train.batch_size % cfg.model.pack:
         raise ConfigError(

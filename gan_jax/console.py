@@ -56,9 +56,11 @@ class Console:
         if self.is_main:
             LOGGER.info(text)
 
-    def start(self, step: int, resumed: bool) -> None:
+    def start(self, step: int, resumed: bool, started_from: str | None = None) -> None:
         where = f"gan_jax: run directory {self.run_dir.absolute()}"
-        if step >= self.total:
+        if started_from and step < self.total:
+            self._say(f"{where}; starting from {started_from}, training to step {self.total}")
+        elif step >= self.total:
             self._say(f"{where}; nothing to do: the checkpoint is at step {step} >= train.steps={self.total}")
         elif resumed:
             self._say(f"{where}; resumed from step {step} of {self.total}")

@@ -103,6 +103,11 @@ class Evaluator:
         # A class-conditional G is sampled for every class in turn: sample i is drawn for class i mod K.
         self.num_classes = family.num_classes if family.class_conditional else None
         self.labels = None if self.num_classes is None else np.arange(self.num_samples) % self.num_classes
+        # The critic's outputs, for the loggers' histograms (families without a critic scorer have none).
+        scorer, pack = getattr(family, "critic_scorer", None), getattr(family, "pack", 1)
+        self.critic_fn = None if scorer is None else scorer()
+        self.critic_batch = min(SAMPLE_BATCH, self.num_samples) // pack * pack if scorer else 0  # whole packs
+        self._d_inputs: tuple[Any, np.ndarray] | None = None
 
     def best_metric(self) -> str | None:
         """What `train.best_metric=auto` keeps the best checkpoint by."""
@@ -144,7 +149,28 @@ class Evaluator:
 
     def __call__(self, state: Any, plots_dir: Path, title: str) -> tuple[dict[str, float], Path]:
         samples = self.samples(state)
+        # A copy: a view would keep every sample alive until the next evaluation.
+        self._d_inputs = (state, samples[: self.critic_batch].copy()) if self.critic_batch else None
         return self.metrics(samples), self.plot(samples, plots_dir, title)
+
+    @property
+    def last_d_outputs(self) -> dict[str, np.ndarray] | None:
+        """The critic's raw outputs on one batch of real samples and on the last evaluation's fakes (the first
+        ones), for TensorBoard / W&B histograms: how D's outputs spread, which metrics.jsonl's means do not say.
+        Named d_outputs/real and /fake: metrics.jsonl's d_real and d_fake are their training-batch means.
+        Computed when read, so evaluations nobody logs (gan-jax-eval, population members) cost nothing; read it
+        before the next train step, which donates the state's buffers."""
+        if self._d_inputs is None or self.critic_fn is None:
+            return None
+        (state, fake), self._d_inputs = self._d_inputs, None
+        n = len(fake)
+        real = self.source.sample(self.source.arrays, self.key, n)
+        y_real = real.get("y") if self.labels is not None else None
+        y_fake = None if self.labels is None else jnp.asarray(self.labels[:n], jnp.int32)
+        return {
+            "d_outputs/real": np.asarray(self.critic_fn(state, real["x"], y_real), np.float32).ravel(),
+            "d_outputs/fake": np.asarray(self.critic_fn(state, jnp.asarray(fake), y_fake), np.float32).ravel(),
+        }
 
 
 class TableRunEvaluator:

@@ -12,11 +12,14 @@ import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
+
+if TYPE_CHECKING:  # tables only (the [tabular] extra): image and 2-D runs never import pandas
+    import pandas as pd
 
 MIN_GRID_WIDTH = 256  # px: tiny images (8×8 digits) are upscaled so a grid is readable when opened
 GRID_PAD_VALUE = 255  # white separators: visible between tiles of dark-background datasets such as MNIST
@@ -26,9 +29,7 @@ CAPTION_FONT_PX = 12  # grid captions: readable on the 256 px minimum grid width
 MARKER_BELOW = 30  # curves with fewer points than this get markers: a short run's few logs stay visible
 
 
-def plot_losses(
-    records: Sequence[Mapping], out_png: str | Path, title: str = "", metrics: Sequence[str] = ()
-) -> None:
+def plot_losses(records: Sequence[Mapping], out_png: str | Path, title: str = "", metrics: Sequence[str] = ()) -> None:
     """Plot d_loss/g_loss against step, mean D outputs (d_real/d_fake) when logged, and one panel per evaluation
     metric in `metrics` (e.g. reverse_kl, fid) over the evaluation steps. `title`: run name and step.
 
@@ -170,6 +171,8 @@ def plot_table_columns(
 ) -> None:
     """One panel per column: real and synthetic histograms on shared bins (numeric) or category frequencies
     (the real data's `max_categories` most frequent categories, the rest pooled as "other")."""
+    import pandas as pd
+
     columns = list(real.columns)
     ncols = min(4, len(columns))
     nrows = math.ceil(len(columns) / ncols)

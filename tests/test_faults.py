@@ -508,8 +508,21 @@ def test_npz_missing_file(tmp_path):
 def test_npz_garbage_file(tmp_path):
     path = tmp_path / "data.npz"
     path.write_bytes(os.urandom(300))
-    with pytest.raises(DataError, match=r"not a readable \.npz file"):
+    with pytest.raises(DataError, match=r"data\.npz is not an \.npz archive \(no zip structure"):
         images.load_npz(path)
+
+
+def test_npz_with_object_arrays_or_cut_short_is_our_own_line(tmp_path):
+    """Never numpy's wording, which suggests allow_pickle=True (a pickle in a data file can run code)."""
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DataError, match=r"holds object \(pickled\) arrays, which are never loaded") as info:
+        images.load_npz(tmp_path / "objects.npz")
+    assert "allow_pickle" not in str(info.value)
+    np.savez(tmp_path / "whole.npz", x=np.zeros((10, 8, 8, 1), np.uint8))
+    data = (tmp_path / "whole.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"cut\.npz is not an \.npz archive"):
+        images.load_npz(tmp_path / "cut.npz")
 
 
 def test_npz_without_x(tmp_path):
@@ -552,5 +565,5 @@ def test_gan_jax_sample_output_is_a_data_npz(tmp_path):
     np.testing.assert_array_equal(data.x, samples)
     assert data.y is not None and data.y.tolist() == [i % 10 for i in range(30)]
     (tmp_path / "garbage.npz").write_bytes(b"not a zip at all")
-    with pytest.raises(DataError, match=r"garbage\.npz is not a readable \.npz file"):
+    with pytest.raises(DataError, match=r"garbage\.npz is not an \.npz archive"):
         images.load_npz(tmp_path / "garbage.npz")

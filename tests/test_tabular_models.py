@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.data.table_transformer import Span
+from gan_jax.data.table_spans import Span
 from gan_jax.errors import ConfigError
 from gan_jax.models.tabular import (
     CTGANCritic,

@@ -33,11 +33,26 @@ def fail(prog: str, message: str) -> NoReturn:
     sys.exit(2)
 
 
+CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+
+
 def _plain_overrides(argv: Sequence[str]) -> list[str] | None:
-    """The key=value overrides of a single run; None for sweeps and Hydra's own flags (Hydra checks those)."""
-    if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
-        return None
-    return [a for a in argv if not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra", "-"))]
+    """The key=value overrides of a single run, with a user's `--config-dir DIR` and `hydra.searchpath=[...]`
+    as search-path overrides (their experiments compose like ours); None for sweeps and Hydra's other flags."""
+    overrides, extra_dirs, args = [], [], list(argv)
+    while args:
+        arg = args.pop(0)
+        flag, sep, value = arg.partition("=")
+        if flag in CONFIG_DIR_FLAGS:
+            extra_dirs.append(value if sep else (args.pop(0) if args else ""))
+        elif arg in ("-m", "--multirun") or arg.startswith("-"):
+            return None
+        elif flag == "hydra.searchpath" or not arg.startswith(("hydra.", "hydra/", "+hydra", "~hydra")):
+            overrides.append(arg)
+    if extra_dirs:  # Hydra puts --config-dir before the package's own configs
+        paths = ",".join(f"file://{Path(d).expanduser().absolute()}" for d in extra_dirs)
+        overrides = [o for o in overrides if not o.startswith("hydra.searchpath=")] + [f"hydra.searchpath=[{paths}]"]
+    return overrides
 
 
 def plugins_from_overrides(overrides: Sequence[str]) -> list[str]:
@@ -90,7 +105,10 @@ def describe_config_error(err: BaseException, overrides: Sequence[str] = ()) -> 
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
         group, _, option = err.missing_cfg_file.rpartition("/")
         return f"{group}={option} is not a config option; choose one of: {', '.join(err.options)}"
-    cause = err.__cause__
+    cause = err.__cause__ or err.__context__  # a key in a config file (e.g. a user's experiment): the context
+    while cause is not None and not isinstance(cause, ConfigAttributeError | ConfigKeyError | ValidationError):
+        cause = cause.__cause__ or cause.__context__
+    where = str(err).split("'")[1] + ": " if str(err).startswith("In '") else ""  # "In 'experiment/x': ..."
     if isinstance(cause, ConfigAttributeError | ConfigKeyError) and cause.full_key:
         key = str(cause.full_key)
         valid = _valid_keys(key, overrides)
@@ -98,10 +116,10 @@ def describe_config_error(err: BaseException, overrides: Sequence[str] = ()) -> 
         names = [f"{prefix}.{k}" if prefix else k for k in valid]
         hint = difflib.get_close_matches(key, names, n=1)
         guess = f" (did you mean {hint[0]}?)" if hint else ""
-        return f"unknown config key '{key}'{guess}; valid keys here: {', '.join(names)}"
+        return f"{where}unknown config key '{key}'{guess}; valid keys here: {', '.join(names)}"
     if isinstance(cause, ValidationError) and cause.full_key:
         first = str(cause).splitlines()[0]
-        return f"bad value for '{cause.full_key}': {first}"
+        return f"{where}bad value for '{cause.full_key}': {first}"
     return one_line(err)
 
 

@@ -4,7 +4,6 @@ any run: 2-D mixtures, images, tables; `member=I` of a population), write eval.j
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import hydra
@@ -35,9 +34,10 @@ def evaluate_run(cfg: EvalRunConfig) -> dict[str, Any]:
     import dataclasses
 
     from gan_jax.logging import dumps_json
-    from gan_jax.train.runs import restore_run
+    from gan_jax.train.runs import locate_checkpoint, restore_run
 
-    run, source, family, state = restore_run(cfg.run_dir, cfg.checkpoint, cfg.member)
+    run_dir, checkpoint = locate_checkpoint(cfg.run_dir, cfg.checkpoint)  # a run directory or a checkpoint's path
+    run, source, family, state = restore_run(run_dir, checkpoint, cfg.member)
     n = cfg.n or run.eval.num_samples
     eval_cfg = dataclasses.replace(
         run.eval, metrics=list(cfg.metrics), num_samples=n, cache_dir=cfg.cache_dir, num_real=cfg.num_real
@@ -47,8 +47,8 @@ def evaluate_run(cfg: EvalRunConfig) -> dict[str, Any]:
     values = evaluator.metrics(samples)
     protocol = evaluator.default_protocol(samples)
     record = {
-        "run_dir": str(Path(cfg.run_dir).absolute()),
-        "checkpoint": cfg.checkpoint,
+        "run_dir": str(run_dir.absolute()),
+        "checkpoint": checkpoint,
         **({"member": cfg.member} if cfg.member is not None else {}),
         "step": int(state.step),
         "sampling_weights": "ema" if any(net.ema is not None for net in state.nets.values()) else "generator",
@@ -56,7 +56,7 @@ def evaluate_run(cfg: EvalRunConfig) -> dict[str, Any]:
         "protocol": protocol,
     }
     text = dumps_json(record, indent=2)
-    (Path(cfg.run_dir) / EVAL_FILE).write_text(text + "\n", encoding="utf-8")
+    (run_dir / EVAL_FILE).write_text(text + "\n", encoding="utf-8")
     print(text)
     return json.loads(text)
 

@@ -1,5 +1,6 @@
 """`gan-jax-sample run_dir=DIR n=N seed=S out=FILE.npz [checkpoint=latest|best|STEP] [member=I] [label=K|[K,..]]`:
-samples from a run (`member=I`: member I of a population run; `label=`: classes of a class-conditional run).
+samples from a run (`member=I`: member I of a population run; `label=`: classes of a class-conditional run);
+run_dir may also be a checkpoint's own path, DIR/checkpoints/N or DIR/checkpoints/best.
 Table runs write a CSV (`out=FILE.csv`), optionally with every row conditioned on one category:
 `condition.column=sex condition.value=Female`."""
 

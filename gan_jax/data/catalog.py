@@ -100,7 +100,12 @@ for _name, _load in (
 
 @DATASETS.register("csv", kind="table")
 def _csv(cfg: DataConfig, transformer: Any = None) -> Any:
-    from gan_jax.data.source import table_source
+    try:
+        from gan_jax.data.table_source import table_source
+    except ModuleNotFoundError as err:  # pandas / sdmetrics come with the [tabular] extra
+        raise ConfigError(
+            f"data=csv needs the tabular extra ({err.name} is not installed): pip install 'gan_jax[tabular]'"
+        ) from err
 
     if not cfg.path:
         raise ConfigError("data=csv needs data.path=FILE.csv (a table with a header row)")

@@ -226,6 +226,25 @@ def load_digits(resolution: int = 8) -> ImageData:
     return ImageData(x=_resize_float(x, resolution), y=bunch.target.astype(np.int32), name="digits")
 
 
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz, or one line on what is wrong with it (never numpy's own wording: it suggests
+    `allow_pickle`, which would let the file run code)."""
+    fix = "write it with np.savez(path, x=images, y=labels) (numeric arrays)"
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not an .npz archive (no zip structure: truncated, or another format); {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except ValueError as err:
+        if "pickle" in str(err) or "Object arrays" in str(err):
+            raise DataError(
+                f"{path} holds object (pickled) arrays, which are never loaded: they can run code; {fix}"
+            ) from err
+        raise DataError(f"{path} holds an array that is not a valid .npy member; {fix}") from err
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise DataError(f"{path} is a damaged .npz archive ({type(err).__name__}); {fix}") from err
+
+
 def load_npz(path: str | os.PathLike, pixel_range: tuple[float, float] = (0.0, 255.0)) -> ImageData:
     """Any image set saved with `np.savez(FILE, x=images, y=labels)`: `x` NHWC (1 or 3 channels), `y` optional.
 
@@ -236,13 +255,7 @@ def load_npz(path: str | os.PathLike, pixel_range: tuple[float, float] = (0.0, 2
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"dataset file {path} not found; set data.path to an .npz holding 'x' (and optionally 'y').")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise DataError(
-            f"{path} is not a readable .npz file ({err}); write it with np.savez(path, x=..., y=...)."
-        ) from err
+    arrays = _read_npz(path)
     # gan-jax-sample writes `samples` (and `labels`): its output trains or serves as a reference as it is.
     x_key = next((k for k in ("x", "samples") if k in arrays), None)
     if x_key is None:

@@ -12,15 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.config import DataConfig
-from gan_jax.data import images, table_io, table_sampler, table_transformer, toy
-from gan_jax.data.table_files import resolve_table_path
+from gan_jax.data import images, toy
 from gan_jax.errors import ConfigError
+
+if TYPE_CHECKING:  # tables need the [tabular] extra (pandas); image and 2-D runs never import them
+    from gan_jax.data.table_transformer import TableTransformer
 
 Array = jax.Array
 Batch = dict[str, Array]
@@ -76,46 +79,7 @@ def image_source(data: images.ImageData, hflip: bool = False) -> DataSource:
     return DataSource(data.name, "images", arrays, sample, tuple(data.x.shape[1:]), num_classes, info)
 
 
-def _sample_table(arrays: dict[str, Array], key: Array, batch_size: int) -> Batch:
-    """CTGAN's training-by-sampling: a condition (column, category by log-frequency), and for each a real row
-    that has it. `y` carries the condition to G and D and the chosen column for G's conditional loss."""
-    drawn = table_sampler.sample_train_cond(arrays["cond"], key, batch_size)
-    return {"x": arrays["rows"][drawn.rows], "y": {"cond": drawn.cond, "mask": drawn.mask}}
-
-
-def table_source(cfg: DataConfig, transformer: table_transformer.TableTransformer | None = None) -> DataSource:
-    """A CSV in model space: rows transformed once (mode-specific normalisation, one-hots) and kept on device
-    with the condition sampler's tables. `transformer`: a saved, fitted one (a run's transformer.json), so a
-    restored run maps rows exactly as it was trained, without refitting."""
-    path = resolve_table_path(cfg.path or "", cfg.root)
-    df = table_io.read_table(path)
-    if cfg.target is not None and cfg.target not in df.columns:
-        raise ConfigError(
-            f"data.target={cfg.target!r} is not a column of {path}; its columns are: {', '.join(map(str, df.columns))}"
-        )
-    if transformer is None:
-        overrides = cfg.metadata or dict(cfg.columns) or None
-        if cfg.metadata and cfg.columns:
-            raise ConfigError("set data.columns or data.metadata, not both (both name column kinds)")
-        transformer = table_transformer.TableTransformer(overrides).fit(df)
-    rows = transformer.transform(df)
-    sampler = table_sampler.ConditionSampler.from_data(rows, transformer.output_info)
-    test_df = table_io.read_table(resolve_table_path(cfg.test_path, cfg.root)) if cfg.test_path else None
-    arrays = {"rows": jnp.asarray(rows), "cond": jax.tree_util.tree_map(jnp.asarray, sampler.arrays)}
-    info = {"transformer": transformer, "table": df, "test_table": test_df, "path": str(path)}
-    return DataSource(path.stem, "table", arrays, _sample_table, (rows.shape[1],), None, info)
-
-
-def saved_table_source(name: str, transformer: table_transformer.TableTransformer) -> DataSource:
-    """What sampling a trained table run needs, without its CSV: the fitted transformer (model space, the
-    category counts that conditions are drawn from). No training rows: `sample` would fail, and is not used."""
-    sampler = table_sampler.ConditionSampler.from_counts(transformer.category_counts())
-    arrays = {"cond": jax.tree_util.tree_map(jnp.asarray, sampler.arrays)}
-    info = {"transformer": transformer, "table": None, "test_table": None, "path": None}
-    return DataSource(name, "table", arrays, _sample_table, (transformer.output_dim,), None, info)
-
-
-def build_source(cfg: DataConfig, transformer: table_transformer.TableTransformer | None = None) -> DataSource:
+def build_source(cfg: DataConfig, transformer: TableTransformer | None = None) -> DataSource:
     """The DataSource `data.name` names (gan_jax/data/catalog.py, or a plug-in's). `transformer`: a table
     run's saved model space (see table_source); other datasets take none."""
     from gan_jax.registry import DATASETS
@@ -132,21 +96,36 @@ def build_source(cfg: DataConfig, transformer: table_transformer.TableTransforme
 TRANSFORMER_FILE = "transformer.json"
 
 
-def saved_transformer(run_dir: str | Path) -> table_transformer.TableTransformer | None:
+def saved_transformer(run_dir: str | Path) -> TableTransformer | None:
     """A table run's fitted transformer (its model space), so a resumed or sampled run maps rows exactly as it
     was trained; None for other runs and before the first save."""
     path = Path(run_dir) / TRANSFORMER_FILE
-    return table_transformer.TableTransformer.load(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    from gan_jax.data.table_transformer import TableTransformer
+
+    return TableTransformer.load(path)
 
 
 def source_for_run(
-    cfg: DataConfig, run_dir: str | Path, *, reuse_fitted: bool, need_data: bool = True, save_fitted: bool = False
+    cfg: DataConfig,
+    run_dir: str | Path,
+    *,
+    reuse_fitted: bool,
+    need_data: bool = True,
+    save_fitted: bool = False,
+    fitted_from: str | Path | None = None,
 ) -> DataSource:
     """The data of a run directory. A dataset that fits something to its data (a table's transformer) keeps it
     in the run directory: `save_fitted` writes it, `reuse_fitted` reads it back (resume, sampling), and with
-    `need_data=False` a saved table run is rebuilt from it alone (sampling needs no CSV)."""
+    `need_data=False` a saved table run is rebuilt from it alone (sampling needs no CSV). `fitted_from`: the run
+    a fine-tuning run starts from, whose fitted transformer is used while `run_dir` has none of its own."""
     transformer = saved_transformer(run_dir) if reuse_fitted else None
+    if transformer is None and reuse_fitted and fitted_from is not None:
+        transformer = saved_transformer(fitted_from)
     if transformer is not None and not need_data:
+        from gan_jax.data.table_source import saved_table_source
+
         return saved_table_source(Path(cfg.path or "table").stem, transformer)
     source = build_source(cfg, transformer)
     if save_fitted and "transformer" in source.info:

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
@@ -45,6 +45,7 @@ from gan_jax.data.table_io import (
     load_kind_overrides,
     sdmetrics_metadata,
 )
+from gan_jax.data.table_spans import Span
 from gan_jax.errors import ConfigError, DataError
 
 Array = jax.Array
@@ -58,20 +59,6 @@ _NS_STEPS = (86_400 * 10**9, 3_600 * 10**9, 60 * 10**9, 10**9, 10**6, 10**3, 1) 
 # ----------------------------------------------------------------------------------------------------------------
 # The transformer
 # ----------------------------------------------------------------------------------------------------------------
-
-
-class Span(NamedTuple):
-    """One block of the model-space row: `dim` features with one output activation.
-
-    `discrete` marks the one-hot of a categorical/boolean column: the spans the conditional vector is made of
-    (in order) and that the generator's conditional cross-entropy looks at. Hashable, so a tuple of spans can be a
-    static argument of a jitted function or a Flax module attribute.
-    """
-
-    dim: int
-    activation: str  # "tanh" | "softmax"
-    discrete: bool
-    column: str
 
 
 @dataclass

@@ -139,6 +139,11 @@ class GAN(Family):
     def sampler(self, batch_size: int) -> Callable[..., Array]:
         return make_sample_fn(self, batch_size)
 
+    def critic_scorer(self) -> Callable[..., Array]:
+        """The critic in evaluation mode, `fn(state, x, y)` -> raw outputs: what the evaluator's D-output
+        histograms show."""
+        return make_critic_fn(self)
+
     def evaluator(self, cfg: Config, source: Any) -> Any:
         from gan_jax.evaluation import Evaluator
 
@@ -413,6 +418,19 @@ def make_sample_fn(gan: GAN, batch_size: int) -> Callable[..., Array]:
             y = jax.random.randint(k_y, (batch_size,), 0, gan.num_classes) if labels is None else labels
         g = state.nets["G"]
         return generate(gan, g.sampling_params, g.stats, z, y, key, train=False)[0]
+
+    return jax.jit(run, compiler_options=cpu_compiler_options())
+
+
+@functools.lru_cache(maxsize=16)
+def make_critic_fn(gan: GAN) -> Callable[..., Array]:
+    """Jitted D in evaluation mode (running batch-norm statistics, no power iteration, no dropout, no DiffAugment
+    or instance noise): `fn(state, x, y)` gives one raw output (logit) per example, per pack with model.pack > 1.
+    Cached per gan, as the sampler, so a population's member evaluators share one compilation."""
+
+    def run(state: TrainState, x: Array, y: Any = None) -> Array:
+        d = state.nets["D"]
+        return gan.critic.apply(_variables(d.params, d.stats), x, y, train=False)
 
     return jax.jit(run, compiler_options=cpu_compiler_options())
 

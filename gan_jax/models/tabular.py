@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.data.table_transformer import Span
+from gan_jax.data.table_spans import Span
 from gan_jax.errors import ConfigError
 
 Array = jax.Array

@@ -30,7 +30,7 @@ from gan_jax.train.checkpoint import Checkpointer, config_differences
 from gan_jax.train.distributed import requeued
 from gan_jax.train.population import warn_member_stopped
 from gan_jax.train.preemption import StopRequests
-from gan_jax.train.runs import config_dict, save_config
+from gan_jax.train.runs import config_dict, locate_checkpoint, save_config
 from gan_jax.train.sharding import Plan
 from gan_jax.train.step import describe_nonfinite
 
@@ -113,8 +113,15 @@ def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
 
 def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
     plan = Plan(cfg)  # devices, processes (joins jax.distributed before anything runs) and population members
+    start = start_checkpoint(cfg)
     # A resumed run keeps what its dataset fitted (a table's model space); a new run fits it (seeded) and saves it.
-    source = source_for_run(cfg.data, run_dir, reuse_fitted=cfg.train.resume, save_fitted=plan.is_main)
+    source = source_for_run(
+        cfg.data,
+        run_dir,
+        reuse_fitted=bool(cfg.train.resume),
+        save_fitted=plan.is_main,
+        fitted_from=start[0] if start else None,
+    )
 
     def family_for(c: Config) -> Any:
         return build_family(c, source)
@@ -127,7 +134,7 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
     run.console = Console(run_dir, cfg.train.steps, bar=bar, is_main=plan.is_main)
     try:
         meta = _resume(run)
-        run.console.start(run.step, resumed=bool(meta))
+        run.console.start(run.step, resumed=bool(meta), started_from=meta.get("started_from"))
         _open_outputs(run, source, meta)
         return _loop(run, stop)
     except BaseException:
@@ -152,10 +159,15 @@ def _resume(run: Run) -> dict[str, Any]:
             "run, or choose a new directory with hydra.run.dir=..."
         )
     meta: dict[str, Any] = {}
+    start = start_checkpoint(run.cfg)
     if resume and latest is not None:
+        if start is not None:  # a fine-tuning run that was interrupted (or requeued) goes on from its own saves
+            warn(f"{run.run_dir} has checkpoints of its own (up to step {latest}): continuing them, not {resume}")
         restored = run.ckpt.restore(run.state, config=run.config)
         run.state, meta = restored.state, restored.meta
         warn_config_changes(meta.get("config"), run.config)
+    elif start is not None:  # train.resume=<path>: a new run that starts from another run's checkpoint
+        meta = _start_from(run, *start)
     if run.plan.is_main:
         save_config(run.cfg, run.run_dir)
     run.step = int(np.max(jax.device_get(run.state.step)))  # a population: members that diverged lag behind
@@ -163,14 +175,34 @@ def _resume(run: Run) -> dict[str, Any]:
     return meta
 
 
+def start_checkpoint(cfg: Config) -> tuple[Path, str] | None:
+    """The run directory and checkpoint that `train.resume=<path>` names (None for true/false)."""
+    return locate_checkpoint(cfg.train.resume) if isinstance(cfg.train.resume, str) else None
+
+
+def _start_from(run: Run, source_dir: Path, which: str) -> dict[str, Any]:
+    """Fine-tuning: the whole state of another run's checkpoint (refused if its arrays do not fit this config;
+    differing settings are listed). This run keeps its own W&B run, logs and best checkpoint."""
+    source = Checkpointer(source_dir / "checkpoints")
+    try:
+        restored = source.restore(run.state, which, config=run.config, read_only=True)
+    finally:
+        source.close()
+    run.state = restored.state
+    warn_config_changes(restored.meta.get("config"), run.config)
+    step = int(np.max(jax.device_get(run.state.step)))
+    return {"config": restored.meta.get("config"), "started_from": f"{source_dir} ({which}, step {step})"}
+
+
 def _open_outputs(run: Run, source: Any, meta: dict[str, Any]) -> None:
     """The logger (W&B run resumed by id), the evaluator(s) and the metric that picks the best checkpoint."""
     cfg, plan = run.cfg, run.plan
-    resume_step = run.step if meta else None
+    resume_step = run.step if meta and "started_from" not in meta else None  # a fine-tuning run's logs are new
     logger = Logger(
         run.run_dir,
         run.config,
         wandb_mode=cfg.logger.mode,
+        tensorboard=cfg.logger.tensorboard,
         project=cfg.logger.project,
         entity=cfg.logger.entity,
         name=f"{cfg.name}-s{cfg.seed}",
@@ -196,6 +228,9 @@ def _evaluate(run: Run, at: int) -> None:
     if run.eval_metrics:
         run.logger.log(at, run.eval_metrics)
     run.logger.log_image(at, "samples", png)
+    if getattr(run.logger, "wants_histograms", False):  # D's outputs on real and fake samples (populations: none)
+        for name, values in (getattr(run.evaluator, "last_d_outputs", None) or {}).items():
+            run.logger.log_histogram(at, name, values)
     for path in png if isinstance(png, list) else [png]:  # every evaluation's samples kept: samples_<step>.png
         shutil.copyfile(path, path.with_name(f"{path.stem}_{at}{path.suffix}"))
     run.evaluated_at = at

@@ -40,12 +40,37 @@ def load_config(run_dir: str | Path) -> Config:
     return to_config(OmegaConf.merge(base, saved))
 
 
+def locate_checkpoint(path: str | Path, checkpoint: str = "latest") -> tuple[Path, str]:
+    """The run directory and the checkpoint that `path` names: a run directory (then `checkpoint` says which),
+    its `checkpoints/` (latest), a step directory `checkpoints/N` (step N), or `checkpoints/best[/N]` (best).
+    A path that names a checkpoint and a `checkpoint=` that names another one are refused, not guessed between."""
+    where = Path(path)
+    if (where / "config.yaml").is_file():
+        return where, str(checkpoint)
+    parent = where.parent
+    if where.name == "checkpoints":
+        run_dir, named = parent, "latest"
+    elif where.name == "best" and parent.name == "checkpoints":
+        run_dir, named = parent.parent, "best"
+    elif where.name.isdigit() and parent.name == "best" and parent.parent.name == "checkpoints":
+        run_dir, named = parent.parent.parent, "best"
+    elif where.name.isdigit() and parent.name == "checkpoints":
+        run_dir, named = parent.parent, str(int(where.name))
+    else:
+        return where, str(checkpoint)  # load_config names what is missing
+    if str(checkpoint) not in ("latest", named):
+        raise ConfigError(f"{path} is checkpoint {named} but checkpoint={checkpoint} was also given; drop one of them")
+    return run_dir, named
+
+
 def restore_run(
     run_dir: str | Path, checkpoint: str = "latest", member: int | None = None, *, need_data: bool = True
 ) -> tuple[Config, DataSource, Any, TrainState]:
     """A trained run's config, data, family and the state of one checkpoint (latest valid, best, or a step).
     A population run needs `member`: its state and config are then that member's (as if it were a single run).
-    `need_data=False`: a run whose dataset fitted something (a table) is rebuilt from that alone."""
+    `need_data=False`: a run whose dataset fitted something (a table) is rebuilt from that alone.
+    `run_dir` may also be a checkpoint's own path (see `locate_checkpoint`)."""
+    run_dir, checkpoint = locate_checkpoint(run_dir, checkpoint)
     cfg = load_config(run_dir)
     source = source_for_run(cfg.data, run_dir, reuse_fitted=True, need_data=need_data)
     family = build_family(cfg, source)
