@@ -156,6 +156,9 @@ class ParallelConfig:
     process_id: int | None = None
     auto: bool = False  # let jax.distributed.initialize() detect the cluster itself (Cloud TPU pod slices, MPI)
     init_timeout_s: int = 300  # how long a process waits for the others to join
+    # A peer that dies or hangs: the others stop with one line and exit code 75 (relaunch with train.resume=true)
+    # once a per-chunk collective has waited this long (or 5x the slowest one so far, if longer)
+    peer_timeout_s: float = 120.0
 
 
 @dataclass

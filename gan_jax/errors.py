@@ -21,8 +21,17 @@ class DivergenceError(GanJaxError):
     """Training produced a non-finite loss, gradient or parameter."""
 
 
+class RunInUseError(GanJaxError):
+    """The run directory is held by another live run: two writers would break each other's checkpoints."""
+
+
 def warn(message: str) -> None:
     """A warning for the person running the job: one line on stderr, no stack or module path."""
     import sys
 
     print(f"gan_jax: warning: {message}", file=sys.stderr, flush=True)
+
+
+class SaveError(GanJaxError):
+    """A checkpoint or log could not be written (full disk, read-only or forbidden directory); the earlier sealed
+    checkpoints are intact and the run can resume from them."""

@@ -28,6 +28,29 @@ Bad data (data=npz and the MNIST IDX reader):
  24. pixel values outside data.pixel_range 25. labels of the wrong shape 26. labels needed but absent
  27. missing file 28. not an npz (garbage bytes) 29. npz without 'x'
  30. MNIST IDX missing 31. MNIST IDX bad magic number 32. MNIST IDX truncated (these three in test_data.py)
+ 33. npz holding object (pickled) arrays, or cut short -> our own line, never numpy's allow_pickle advice
+At scale ([reliability]; each in its own file):
+ 34. a full disk during a save (real tmpfs) -> one line naming the step and the last good checkpoint, exit 2;
+     the unsealed attempt removed, sealed saves valid; read-only remount -> one line before Hydra writes;
+     after space is freed a resume equals the straight run                           (test_disk_full.py)
+ 35. a file-size limit (RLIMIT_FSIZE) on the first save -> one line, nothing half-written (test_disk_full.py)
+ 36. a peer SIGKILLed mid-run -> the survivor exits 75 within a second, one line naming process and last
+     sealed checkpoint; relaunching both resumes bit-exactly                       (test_peer_loss.py)
+ 37. a peer SIGSTOPped -> the survivor exits 75 after parallel.peer_timeout_s      (test_peer_loss.py)
+ 38. a second gan-jax-train into a live run's directory -> refused, one line naming pid/host; the live run's
+     checkpoints untouched                                                          (test_run_lock.py)
+ 39. a lock left by a killed run -> detected as stale (free flock / dead pid / no heartbeat from another host)
+     and taken over with a warning                                                  (test_run_lock.py)
+ 40. every latest save damaged, best/ intact -> resume from best/, saying so; bit-exact (test_best_fallback.py)
+ 41. best/ newer than the newest valid latest save -> best/ used                    (test_best_fallback.py)
+ 42. nothing valid in latest or best -> one error, nothing moved                    (test_best_fallback.py)
+ 43. a sweep job raising a project error -> failed.json, the other jobs finish, exit 2 (basic and joblib)
+ 44. a sweep job raising an unexpected exception -> traceback in failed.json, others finish (test_sweep.py)
+ 45. a sweep killed mid-job -> aggregate_sweep lists it unfinished and the rest not started (test_sweep.py)
+ 46. soak: 5,000 steps, 10 SIGTERMs + 5 SIGKILLs at seeded random steps -> identical metrics and samples
+     (test_soak.py, scripts/soak.py)
+ 47. train.resume=<another run's checkpoint> with other shapes -> error naming arrays and keys
+     (test_checkpoint_paths.py)
 """
 
 from __future__ import annotations
@@ -426,7 +449,9 @@ def test_cli_resumes_past_a_damaged_checkpoint(tmp_path):
     target.write_bytes(b"\0" * target.stat().st_size)
     resumed = _run(run_dir, *common, "train.steps=300", "train.resume=true")
     assert resumed.returncode == 0, resumed.stderr
-    assert "checkpoint step 200 is damaged" in resumed.stderr and "resuming from step 100" in resumed.stderr
+    # checkpoints/best holds an intact copy of step 200 (eval.every=100): the newest valid state ([reliability] 4)
+    assert "checkpoint step 200 is damaged" in resumed.stderr
+    assert "resuming from step 200 of checkpoints/best" in resumed.stderr
     assert json.loads((run_dir / "summary.json").read_text())["step"] == 300
 
 

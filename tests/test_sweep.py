@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,146 @@ def test_aggregate_groups_seeds_and_population_members(tmp_path):
     assert float(low["reverse_kl_se"]) == pytest.approx(0.1 / 3**0.5)
     assert rows["optim.g.lr=0.0002"]["n"] == "2"  # a NaN (diverged) run counts as a run; its mean is NaN
     assert "step_mean" not in low and "seed_mean" not in low  # bookkeeping is not a metric
+
+
+# Sweeps with a job that fails or is killed: smaller networks, checkpoints every 20 steps, no W&B.
+SMALL = (
+    "model.g_widths=[16]",
+    "model.d_widths=[16]",
+    "train.batch_size=32",
+    "train.steps_per_call=10",
+    "train.log_every=10",
+    "train.ckpt_every=20",
+    "eval.every=20",
+    "eval.num_samples=200",
+    "logger=none",
+    "logger.progress=false",
+)
+
+
+def _jobs(directory: Path) -> dict[str, dict]:
+    return {j["job"]: j for j in json.loads((directory / "aggregate.json").read_text())["jobs"]}
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_failed_job_leaves_the_other_jobs_intact(tmp_path, env, launcher):
+    """Job 0 diverges (train.on_nonfinite=stop): jobs 1 and 2 still run to their summaries, job 0 records its
+    one-line error in failed.json, the multirun exits 2 at the end, and aggregate_sweep lists 2 finished + 1 failed.
+    Before, the basic launcher ended the whole sweep at the first failure and joblib lost the running jobs too."""
+    if launcher == "joblib":
+        pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install hydra-joblib-launcher")
+    out = tmp_path / "multirun"
+    extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+    args = [*SMALL, *extra, "train.steps=20", "train.on_nonfinite=stop", "optim.d.lr=1e30,1e-4,2e-4"]
+    proc = subprocess.run(
+        [str(BIN / "gan-jax-train"), "-m", *args, f"hydra.sweep.dir={out}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 2, proc.stderr[-4000:]
+    for job in ("1", "2"):
+        assert json.loads((out / job / "summary.json").read_text())["step"] == 20
+        assert not (out / job / "failed.json").exists()
+    failure = json.loads((out / "0" / "failed.json").read_text())
+    assert failure["error"] == "DivergenceError" and "non-finite" in failure["message"]
+    assert "\n" not in failure["message"] and "traceback" not in failure
+    assert f"sweep job 0 ({out / '0'}): {failure['message']}" in proc.stderr
+    assert "1 sweep job(s) failed (0;" in proc.stderr.strip().splitlines()[-1]
+    assert not (out / "0" / "summary.json").exists()
+
+    agg = aggregate(out, "--metrics", "d_loss")
+    assert agg.returncode == 0, agg.stderr
+    assert "job 0 failed (DivergenceError: non-finite" in agg.stderr
+    jobs = _jobs(out)
+    assert {j: v["status"] for j, v in jobs.items()} == {"0": "failed", "1": "finished", "2": "finished"}
+    assert jobs["0"]["error"] == "DivergenceError" and "optim.d.lr=1e+30" in jobs["0"]["overrides"]
+    assert "| optim.d.lr=0.0001 | 1 |" in agg.stdout and "| optim.d.lr=0.0002 | 1 |" in agg.stdout
+    assert "Jobs: 2 finished, 1 failed, 0 unfinished, 0 not started" in agg.stdout
+    assert "| 0 | failed | optim.d.lr=1e+30 |" in agg.stdout
+    assert aggregate(out, "--strict").returncode == 1
+
+
+def test_killed_sweep_lists_unfinished_and_not_started_jobs(tmp_path, env):
+    """SIGKILL during job 1 of three (the basic launcher's one process): job 0 stays finished, job 1 is
+    unfinished with its last logged step and newest sealed checkpoint, job 2 (in multirun.yaml, no directory)
+    never started."""
+    out = tmp_path / "multirun"
+    cmd = [str(BIN / "gan-jax-train"), "-m", *SMALL, "train.steps=20,1000000,20", f"hydra.sweep.dir={out}"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((out / "1" / "checkpoints").glob("*/gan_jax_manifest.json")):
+            assert proc.poll() is None, proc.stderr.read().decode()[-4000:]
+            assert time.monotonic() < deadline, "job 1 wrote no checkpoint in time"
+            time.sleep(0.2)
+    finally:
+        proc.kill()  # SIGKILL: nothing of the job's own clean-up runs
+        proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+    agg = aggregate(out)
+    assert agg.returncode == 0, agg.stderr
+    assert "no summary.json in job 1: unfinished" in agg.stderr and "job 2 of the sweep never started" in agg.stderr
+    jobs = _jobs(out)
+    assert {j: v["status"] for j, v in jobs.items()} == {"0": "finished", "1": "unfinished", "2": "not started"}
+    killed = jobs["1"]
+    assert "train.steps=1000000" in killed["overrides"] and killed["checkpoint"] >= 20
+    assert killed["step"] >= killed["checkpoint"] and "killed" in killed["detail"]
+    if (out / "1" / ".gan_jax.lock").exists():  # left behind by the killed run: its process is gone
+        assert "which is gone" in killed["detail"]
+    assert jobs["2"]["overrides"][-1] == "train.steps=20" and jobs["2"]["step"] is None
+    assert f"| 1 | unfinished | train.steps=1000000 | {killed['step']} | {killed['checkpoint']} |" in agg.stdout
+    assert aggregate(out, "--strict").returncode == 1
+
+
+BUGGY_PLUGIN = """
+from dataclasses import dataclass
+import flax.linen as nn
+from gan_jax.config import ModelConfig
+from gan_jax.registry import MODELS
+
+@dataclass
+class BuggyConfig(ModelConfig):
+    name: str = "buggy"
+    width: int = 16
+
+class Net(nn.Module):
+    width: int
+    out: int
+    @nn.compact
+    def __call__(self, x, y=None, *, train):
+        h = nn.Dense(self.out)(nn.relu(nn.Dense(self.width)(x)))
+        return h if self.out > 1 else h[:, 0]
+
+@MODELS.register("buggy", config=BuggyConfig)
+def build(cfg, source):
+    if cfg.width == 13:
+        raise ValueError("a bug in this plug-in")
+    return Net(cfg.width, 2), Net(cfg.width, 1)
+"""
+
+
+def test_unexpected_exception_in_a_job_is_recorded_with_its_traceback(tmp_path, env):
+    """A bug (not a GanJaxError) in job 0, here in a user's model plug-in: its traceback goes to stderr and to
+    failed.json, job 1 still runs, and the sweep exits 2 (before: Hydra's traceback and exit 1 after all jobs)."""
+    (tmp_path / "buggy.py").write_text(BUGGY_PLUGIN)
+    out = tmp_path / "multirun"
+    args = [*SMALL[2:], "train.steps=20", "plugins=[buggy.py]", "model=buggy", "model.width=13,16"]
+    proc = subprocess.run(
+        [str(BIN / "gan-jax-train"), "-m", *args, f"hydra.sweep.dir={out}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 2, proc.stderr[-4000:]
+    assert json.loads((out / "1" / "summary.json").read_text())["step"] == 20
+    failure = json.loads((out / "0" / "failed.json").read_text())
+    assert failure["error"] == "ValueError" and failure["message"] == "a bug in this plug-in"
+    assert "Traceback" in failure["traceback"] and "buggy.py" in failure["traceback"]
+    assert "Traceback" in proc.stderr and f"sweep job 0 ({out / '0'}): ValueError: a bug" in proc.stderr
+    assert "job 0 failed (ValueError: a bug in this plug-in)" in aggregate(out).stderr

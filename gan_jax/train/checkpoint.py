@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from gan_jax.errors import CheckpointError, warn
+from gan_jax.errors import CheckpointError, SaveError, warn
+from gan_jax.train.disk import disk_problem, quiet_disk_errors_in_logs
 from gan_jax.train.distributed import barrier, is_primary
 from gan_jax.train.state import STATE_FORMAT_VERSION, TrainState
 
@@ -115,10 +117,14 @@ def tree_differences(template: Any, saved: Any, limit: int = 8) -> list[str]:
 class CheckpointStore:
     """One orbax CheckpointManager plus manifests, sealing, rotation and damage detection."""
 
-    def __init__(self, directory: str | Path, keep: int | None, name: str) -> None:
+    def __init__(
+        self, directory: str | Path, keep: int | None, name: str, last_good: Callable[[], str] | None = None
+    ) -> None:
         self.directory = Path(directory).absolute()
         self.keep = keep
         self.name = name
+        self._last_good = last_good  # how a failed save names the run's last good checkpoint (default: own newest)
+        quiet_disk_errors_in_logs()  # a full disk is reported once, by us (see _fail)
         # Orbax names its cross-process barriers after the step directory ("async_commit_complete.20"): two stores
         # saving the same step at once (latest and best) would share a barrier and fail in multi-process runs,
         # so each store prefixes its barriers with its own name.
@@ -130,6 +136,7 @@ class CheckpointStore:
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
         self._pending: int | None = None
+        self._failed = False  # a save met a full disk (or a read-only directory): nothing more is written
 
     def steps(self) -> list[int]:
         """Steps orbax lists, newest first (valid or not)."""
@@ -145,17 +152,25 @@ class CheckpointStore:
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         # force: we decide when to save; orbax's own policy (preemption sync points, saves in flight) could decide
         # differently in different processes of one run, and a save is collective.
-        self._manager.save(step, args=args, force=True)
+        try:
+            self._manager.save(step, args=args, force=True)
+        except Exception as err:
+            self._fail(step, err)
         self._pending = step
         return True
 
     def seal(self) -> None:
         """Wait for the running save, write its manifest, then rotate away steps beyond `keep`."""
-        self._manager.wait_until_finished()
-        if self._pending is None:
+        if self._failed:
             return
-        if is_primary():
-            write_manifest(self.directory / str(self._pending))
+        try:
+            self._manager.wait_until_finished()
+            if self._pending is None:
+                return
+            if is_primary():
+                write_manifest(self.directory / str(self._pending))
+        except Exception as err:
+            self._fail(self._pending, err)
         barrier(f"gan_jax_{self.name}_seal_{self._pending}")  # every process sees the manifest before rotating
         if self.keep:
             valid = [s for s in self.steps() if (self.directory / str(s) / MANIFEST).is_file()]
@@ -165,6 +180,28 @@ class CheckpointStore:
             for old in valid[self.keep :]:
                 self._manager.delete(old)
         self._pending = None
+
+    def _fail(self, step: int | None, err: Exception) -> None:
+        """A save that could not be written: a full disk or a forbidden directory becomes one line naming the
+        last good checkpoint (the unsealed attempt is removed, which frees its space); other errors pass on."""
+        problem = disk_problem(err)
+        if problem is None:
+            raise err
+        self._failed, self._pending = True, None
+        if step is not None and is_primary():
+            for attempt in (self.directory / f"{step}.orbax-checkpoint-tmp", self.directory / str(step)):
+                if attempt.is_dir() and not (attempt / MANIFEST).is_file():
+                    shutil.rmtree(attempt, ignore_errors=True)
+        if self._last_good is not None:
+            last = self._last_good()
+        else:
+            good, _ = self.newest_valid()
+            last = f"step {good} ({self.directory / str(good)})" if good is not None else "none yet"
+        what = f"step {step}" if step is not None else "a checkpoint"
+        raise SaveError(
+            f"{problem} while saving {what} to {self.directory}; the last good checkpoint is {last}. "
+            "Free space (or fix the directory), then resume with train.resume=true"
+        ) from err
 
     def problem(self, step: int) -> str | None:
         return manifest_problem(self.directory / str(step))
@@ -213,6 +250,13 @@ class CheckpointStore:
         return None, problems
 
     def close(self) -> None:
+        if self._failed:  # the failed save has been reported; closing must not raise it a second time
+            try:
+                self._manager.close()
+            except Exception as err:
+                if disk_problem(err) is None:
+                    raise
+            return
         self.seal()
         self._manager.close()
 
@@ -223,7 +267,7 @@ class Checkpointer:
     def __init__(self, directory: str | Path, keep: int = 3) -> None:
         self.directory = Path(directory).absolute()
         self.latest = CheckpointStore(self.directory, keep, "latest")
-        self.best = CheckpointStore(self.directory / "best", 1, "best")
+        self.best = CheckpointStore(self.directory / "best", 1, "best", last_good=self.last_good)
         self.damaged_dir = self.directory / "damaged"
 
     def save(self, step: int, state: TrainState, meta: dict[str, Any]) -> bool:
@@ -233,9 +277,10 @@ class Checkpointer:
         return self.best.save(step, state, meta)
 
     def latest_step(self) -> int | None:
-        """The newest step on disk, valid or not (whether a run directory already holds a run)."""
-        steps = self.latest.steps()
-        return steps[0] if steps else None
+        """The newest step on disk, valid or not, in `checkpoints/` or `best/` (whether a run directory already
+        holds a run: after a resume from best/ moved every damaged latest save aside, best/ alone may)."""
+        steps = self.latest.steps() + self.best.steps()
+        return max(steps) if steps else None
 
     def restore(
         self,
@@ -273,50 +318,94 @@ class Checkpointer:
         check_fits(store, template, step, config)
         return store.restore(template, step)
 
+    def _candidates(self) -> list[tuple[CheckpointStore, int]]:
+        """Every save of the state, newest first; at one step the latest save before best/'s copy of it."""
+        saves = [(step, 0, self.latest) for step in self.latest.steps()]
+        saves += [(step, 1, self.best) for step in self.best.steps()]
+        return [(store, step) for step, _, store in sorted(saves, key=lambda s: (-s[0], s[1]))]
+
+    def _label(self, store: CheckpointStore, step: int) -> str:
+        """How messages name a save: `step 3000`, or `step 3000 of checkpoints/best`."""
+        return f"step {step}" + ("" if store is self.latest else f" of {self.directory.name}/{store.directory.name}")
+
     def _restore_newest_valid(self, template: TrainState, config: dict[str, Any] | None, read_only: bool) -> Restored:
-        problems: dict[int, str] = {}
-        for step in self.latest.steps():
-            problem = self.latest.problem(step)
+        """The newest save whose files match its manifest. best/ counts too: when the newest latest saves are
+        damaged, its copy of the state may be the newest intact one."""
+        problems: list[tuple[CheckpointStore, int, str]] = []
+        for store, step in self._candidates():
+            problem = store.problem(step)
             if problem is None:
-                check_fits(self.latest, template, step, config)
+                check_fits(store, template, step, config)
                 try:
-                    restored = self.latest.restore(template, step)
+                    restored = store.restore(template, step)
                 except Exception as err:  # orbax's own errors on damage are long and often misleading
                     problem = f"orbax could not read it ({type(err).__name__})"
                 else:
-                    for bad, why in problems.items():
-                        if read_only:
-                            warn(
-                                f"checkpoint step {bad} is not readable ({why}; a save in progress?); using step {step}"
-                            )
-                            continue
-                        where = self.latest.move_aside(bad, self.damaged_dir)
-                        warn(f"checkpoint step {bad} is damaged ({why}); moved to {where}, resuming from step {step}")
+                    self._report_passed_over(problems, store, step, read_only)
                     return restored
-            problems[step] = problem
+            problems.append((store, step, problem))
         if not problems:
             raise CheckpointError(
                 f"no checkpoint found in {self.directory}; train first, or drop train.resume=true to start fresh"
             )
-        listing = "; ".join(f"step {s}: {why}" for s, why in problems.items())
+        listing = "; ".join(f"{self._label(store, s)}: {why}" for store, s, why in problems)
         raise CheckpointError(
             f"no valid checkpoint in {self.directory} ({listing}). Nothing was changed; start a new run directory, "
             "or restore the checkpoints from a backup."
         )
 
+    def _report_passed_over(
+        self, problems: list[tuple[CheckpointStore, int, str]], store: CheckpointStore, step: int, read_only: bool
+    ) -> None:
+        """One warning per newer save not used (a damaged latest one is moved aside unless `read_only`: for a
+        reader it may be a save in progress), and one when the state comes from best/ with nothing to report."""
+        source = self._label(store, step) + ("" if store is self.latest else " (the newest valid copy of the state)")
+        for bad_store, bad, why in problems:
+            name = f"checkpoint {self._label(bad_store, bad)}"
+            if read_only:
+                warn(f"{name} is not readable ({why}; a save in progress?); using {source}")
+            elif bad_store is self.latest:
+                where = self.latest.move_aside(bad, self.damaged_dir)
+                warn(f"{name} is damaged ({why}); moved to {where}, resuming from {source}")
+            else:
+                warn(f"{name} is damaged ({why}); left in place, resuming from {source}")
+        if store is self.best and not problems:
+            older = self.latest.steps()
+            latest = f"the newest in {self.directory.name}/ is step {older[0]}" if older else "no other save is left"
+            warn(f"{'using' if read_only else 'resuming from'} {source}; {latest}")
+
     def read_meta(self, step: int | None = None) -> dict[str, Any]:
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint found in {self.directory}")
-        return self.latest.read_meta(step)
+        in_best = step not in self.latest.steps() and step in self.best.steps()
+        return (self.best if in_best else self.latest).read_meta(step)
 
     def wait(self) -> None:
         self.latest.seal()
         self.best.seal()
 
     def close(self) -> None:
-        self.latest.close()
-        self.best.close()
+        try:
+            self.latest.close()
+        finally:
+            self.best.close()
+
+    def drop_unfinished(self) -> None:
+        """A writer starting on this directory removes the temporary folders of saves that never finished (a run
+        killed mid-save, or whose peer died): orbax never reads them, and they only take space. Readers must not:
+        in a live run's directory such a folder is the save in progress."""
+        if is_primary():
+            for store in (self.latest, self.best):
+                for attempt in sorted(store.directory.glob("*.orbax-checkpoint-tmp")):
+                    shutil.rmtree(attempt, ignore_errors=True)
+                    warn(f"removed {attempt.name} in {store.directory}: a save that an interrupted run never finished")
+        barrier("gan_jax_drop_unfinished")
+
+    def last_good(self) -> str:
+        """The newest sealed step, for messages about a run that stopped (e.g. `step 2000 (.../2000)`)."""
+        good, _ = self.latest.newest_valid()
+        return f"step {good} ({self.directory / str(good)})" if good is not None else "none yet"
 
 
 V1_NETS = {"G": "g", "D": "d"}  # version 1 named the two networks' fields g_* and d_*

@@ -122,6 +122,9 @@ def initialize_distributed(cfg: Config) -> None:
         local_device_ids=settings.local_device_ids,
         cluster_detection_method="deactivate",  # we resolved everything above (JAX would pin one GPU per task)
         initialization_timeout=timeout,
+        # JAX aborts the process (SIGABRT) when a peer misses heartbeats this long: later than our own watchdog
+        # (train.peers.PeerWatch), which reports the lost peer in one line first.
+        heartbeat_timeout_seconds=int(max(100, 2 * cfg.parallel.peer_timeout_s)),
     )
 
 

@@ -8,12 +8,13 @@ depends only on the step count, never on when a run was started or resumed.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jax
 import numpy as np
@@ -22,14 +23,17 @@ from gan_jax import plots
 from gan_jax.config import Config
 from gan_jax.console import Console, eval_text
 from gan_jax.data.source import source_for_run
-from gan_jax.errors import ConfigError, DivergenceError, warn
+from gan_jax.errors import ConfigError, DivergenceError, SaveError, warn
 from gan_jax.evaluation import best_metric_name, is_better
 from gan_jax.families.catalog import build_family
 from gan_jax.logging import Logger, read_metrics
 from gan_jax.train.checkpoint import Checkpointer, config_differences
+from gan_jax.train.disk import disk_problem
 from gan_jax.train.distributed import requeued
+from gan_jax.train.peers import PeerWatch, exit_peer_lost, is_peer_loss, lost_process
 from gan_jax.train.population import warn_member_stopped
 from gan_jax.train.preemption import StopRequests
+from gan_jax.train.run_lock import hold_run_dir
 from gan_jax.train.runs import config_dict, locate_checkpoint, save_config
 from gan_jax.train.sharding import Plan
 from gan_jax.train.step import describe_nonfinite
@@ -95,6 +99,7 @@ class Run:
     out_dir: Path = Path(".")  # where plots go: the run directory on process 0
     console: Console | None = None
     latest_eval: str | None = None  # the newest evaluation, for the status line
+    watch: PeerWatch | None = None  # multi-process runs: bounds the wait for a peer that hangs
 
     def checkpoint_meta(self, at: int) -> dict[str, Any]:
         return {"step": at, "wandb_run_id": self.logger.run_id, "config": self.config, "best": self.best}
@@ -108,11 +113,17 @@ def train(cfg: Config, run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     (run_dir / "plots").mkdir(parents=True, exist_ok=True)
     with StopRequests() as stop:
-        return _train(cfg, run_dir, stop)
+        plan = Plan(cfg)  # devices, processes (joins jax.distributed before anything runs) and population members
+        try:
+            with hold_run_dir(run_dir, is_main=plan.is_main, any_process=plan.any_process):  # before any file
+                return _train(cfg, run_dir, stop, plan)
+        except OSError as err:  # the lock file met a full or read-only disk (later writes report their own)
+            if disk_problem(err) is None:
+                raise
+            raise SaveError(f"{disk_problem(err)} while taking {run_dir}'s run lock; nothing was written") from err
 
 
-def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
-    plan = Plan(cfg)  # devices, processes (joins jax.distributed before anything runs) and population members
+def _train(cfg: Config, run_dir: Path, stop: StopRequests, plan: Plan) -> dict[str, Any]:
     start = start_checkpoint(cfg)
     # A resumed run keeps what its dataset fitted (a table's model space); a new run fits it (seeded) and saves it.
     source = source_for_run(
@@ -132,11 +143,22 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
     run = Run(cfg, run_dir, plan, family, family_for, state, plan.place(source.arrays), ckpt, config_dict(cfg))
     bar = cfg.logger.progress and sys.stderr.isatty()  # as the Logger decides; with a bar, no status lines
     run.console = Console(run_dir, cfg.train.steps, bar=bar, is_main=plan.is_main)
+    if plan.process_count > 1:  # a peer that hangs ends the run within parallel.peer_timeout_s
+        run.watch = PeerWatch(cfg.parallel.peer_timeout_s, lambda step, limit: _exit_hung_peer(run, step, limit))
     try:
         meta = _resume(run)
         run.console.start(run.step, resumed=bool(meta), started_from=meta.get("started_from"))
         _open_outputs(run, source, meta)
         return _loop(run, stop)
+    except Exception as err:
+        if plan.process_count > 1 and is_peer_loss(err):  # ends the process: the clean-up below would hang
+            _exit_peer_lost(run, f"lost {lost_process(str(err), plan.process_count, plan.process_id)} ({err!s:.120})")
+        if run.logger is not None:
+            with contextlib.suppress(OSError):  # its last flush may meet the same full disk
+                run.logger.close(exit_code=1)
+        if isinstance(err, OSError) and disk_problem(err) is not None:
+            raise _disk_error(err, ckpt) from err
+        raise
     except BaseException:
         if run.logger is not None:
             run.logger.close(exit_code=1)  # the W&B run ends as failed; metrics.jsonl keeps every line written
@@ -144,6 +166,25 @@ def _train(cfg: Config, run_dir: Path, stop: StopRequests) -> dict[str, Any]:
     finally:
         run.console.close()
         ckpt.close()
+
+
+def _exit_peer_lost(run: Run, what: str, step: int | None = None) -> NoReturn:
+    exit_peer_lost(" ".join(what.split()), run.step if step is None else step, run.ckpt.directory, run.plan.is_main)
+
+
+def _exit_hung_peer(run: Run, step: int, limit: float) -> NoReturn:
+    who = lost_process("", run.plan.process_count, run.plan.process_id)
+    _exit_peer_lost(run, f"{who} stopped responding (a collective waited {limit:.0f} s; parallel.peer_timeout_s)", step)
+
+
+def _disk_error(err: OSError, ckpt: Checkpointer) -> SaveError:
+    """A log, plot or summary that met a full disk (or a read-only directory): one line naming the file and the
+    last sealed checkpoint."""
+    problem = disk_problem(err)
+    return SaveError(
+        f"{problem} while writing {err.filename or 'the run directory'}; the last good checkpoint is "
+        f"{ckpt.last_good()}. Free space (or fix the directory), then resume with train.resume=true"
+    )
 
 
 def _resume(run: Run) -> dict[str, Any]:
@@ -160,6 +201,8 @@ def _resume(run: Run) -> dict[str, Any]:
         )
     meta: dict[str, Any] = {}
     start = start_checkpoint(run.cfg)
+    if resume:
+        run.ckpt.drop_unfinished()
     if resume and latest is not None:
         if start is not None:  # a fine-tuning run that was interrupted (or requeued) goes on from its own saves
             warn(f"{run.run_dir} has checkpoints of its own (up to step {latest}): continuing them, not {resume}")
@@ -197,7 +240,9 @@ def _start_from(run: Run, source_dir: Path, which: str) -> dict[str, Any]:
 def _open_outputs(run: Run, source: Any, meta: dict[str, Any]) -> None:
     """The logger (W&B run resumed by id), the evaluator(s) and the metric that picks the best checkpoint."""
     cfg, plan = run.cfg, run.plan
-    resume_step = run.step if meta and "started_from" not in meta else None  # a fine-tuning run's logs are new
+    # Log lines after the restored step belong to no checkpoint: a resume replays them, and those of a run that
+    # died before its first save (-1: no state restored) would otherwise stay in front of the new ones.
+    resume_step = run.step if meta else -1
     logger = Logger(
         run.run_dir,
         run.config,
@@ -295,7 +340,8 @@ def _loop(run: Run, stop: StopRequests) -> dict[str, Any]:
     clock = _Clock()
     while run.step < cfg.train.steps:
         n = next_boundary(run.step, cfg) - run.step
-        if n not in train_fns:
+        compiled = n not in train_fns  # the peers compile at their own pace: that wait is not a hang
+        if compiled:
             t0 = time.perf_counter()
             train_fns[n] = plan.train_fn(run.family_for, run.family, n, run.state, run.arrays)
             run.compile_s += time.perf_counter() - t0
@@ -304,20 +350,23 @@ def _loop(run: Run, stop: StopRequests) -> dict[str, Any]:
         run.step += n
         clock.steps += n
         run.logger.advance(run.step)
-        if _after_chunk(run, metrics, clock, stop):
+        if _after_chunk(run, metrics, clock, stop, watched=not compiled):
             return _stopped(run, stop)
     if run.evaluated_at != run.step:  # a resumed run that had nothing left to train
         _evaluate(run, run.step)
     return _finish(run)
 
 
-def _after_chunk(run: Run, metrics: Any, clock: _Clock, stop: StopRequests) -> bool:
+def _after_chunk(run: Run, metrics: Any, clock: _Clock, stop: StopRequests, watched: bool = True) -> bool:
     """Log, evaluate and checkpoint where the step falls on their cadence; True when a stop was requested."""
     cfg, plan, step = run.cfg, run.plan, run.step
     is_log = step % cfg.train.log_every == 0 or step == cfg.train.steps
     is_eval = (cfg.eval.every and step % cfg.eval.every == 0) or step == cfg.train.steps
     is_ckpt = step % cfg.train.ckpt_every == 0 or step == cfg.train.steps
-    stopping = plan.any_process(stop.requested is not None)  # every process stops at the same step
+    with _watched(run, step, watched):  # a hung peer: PeerWatch bounds the chunk's collectives and this one
+        if run.watch:
+            jax.block_until_ready(run.state)
+        stopping = plan.any_process(stop.requested is not None)  # every process stops at the same step
     if is_log or is_eval or is_ckpt or stopping:
         _check_finite(run)  # before anything is logged or saved from a diverged state
     if is_log:
@@ -334,9 +383,15 @@ def _after_chunk(run: Run, metrics: Any, clock: _Clock, stop: StopRequests) -> b
         if is_eval:
             _evaluate(run, step)
         if is_ckpt:
-            run.ckpt.save(step, run.state, run.checkpoint_meta(step))
+            with _watched(run, step, watched):  # a collective save: a peer stopped mid-save hangs it
+                run.ckpt.save(step, run.state, run.checkpoint_meta(step))
         clock.paused += time.perf_counter() - t0
     return stopping
+
+
+def _watched(run: Run, step: int, watched: bool) -> contextlib.AbstractContextManager:
+    """PeerWatch's timer in a multi-process run (evaluations stay unwatched: they may rightly take minutes)."""
+    return run.watch.collective(step, watched) if run.watch else contextlib.nullcontext()
 
 
 def _stopped(run: Run, stop: StopRequests) -> dict[str, Any]:

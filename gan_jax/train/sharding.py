@@ -84,6 +84,7 @@ class Plan:
         self.backend = cfg.parallel.backend
         self.population = cfg.train.population
         self.process_count = jax.process_count()
+        self.process_id = jax.process_index()
         self.is_main = is_primary()
         self.devices = select_devices(cfg)
         self.seeds = pop.member_seeds(cfg)
