@@ -103,6 +103,82 @@ def make_step(
     return step
 
 
+# CycleGAN (junyanz/pytorch-CycleGAN-and-pix2pix models/networks.py) with its CycleGAN defaults: instance norm
+# (affine=False, track_running_stats=False), no dropout, reflection padding, init_weights("normal", 0.02).
+# resnet_9blocks 3->3 at ngf 64 has 11,378,179 parameters, the n_layers=3 PatchGAN on 3 channels 2,764,737.
+
+
+def _cyclegan_norm(norm: str) -> tuple[Callable[[int], nn.Module], bool]:
+    """(norm layer, conv bias) as the reference's get_norm_layer and use_bias = (norm is InstanceNorm2d)."""
+    if norm == "instance":
+        return lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=False), True
+    if norm == "batch":
+        return lambda c: nn.BatchNorm2d(c, affine=True), False
+    raise ValueError(f"unknown norm {norm!r}")
+
+
+def cyclegan_init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+    """The reference's init_weights(init_type="normal"): conv weights N(0, gain), biases 0, BN scales N(1, gain)."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+class CycleGANResnetBlock(nn.Module):
+    """x + [ReflectionPad1, Conv3x3, norm, ReLU, ReflectionPad1, Conv3x3, norm](x) (padding_type="reflect")."""
+
+    def __init__(self, dim: int, norm: str = "instance") -> None:
+        super().__init__()
+        norm_layer, bias = _cyclegan_norm(norm)
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(dim),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+def cyclegan_generator(
+    in_ch: int = 3, out_ch: int = 3, ngf: int = 64, n_blocks: int = 9, norm: str = "instance"
+) -> nn.Module:
+    """The reference's ResnetGenerator (resnet_9blocks / resnet_6blocks), two down- and two up-samplings."""
+    norm_layer, bias = _cyclegan_norm(norm)
+    layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7, bias=bias), norm_layer(ngf)]
+    layers.append(nn.ReLU(True))
+    n_down = 2
+    for i in range(n_down):
+        cin, cout = ngf * 2**i, ngf * 2 ** (i + 1)
+        layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=bias), norm_layer(cout), nn.ReLU(True)]
+    layers += [CycleGANResnetBlock(ngf * 2**n_down, norm) for _ in range(n_blocks)]
+    for i in range(n_down):
+        cin, cout = ngf * 2 ** (n_down - i), ngf * 2 ** (n_down - i) // 2
+        up = nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=bias)
+        layers += [up, norm_layer(cout), nn.ReLU(True)]
+    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, 7), nn.Tanh()]
+    return cyclegan_init_weights(nn.Sequential(*layers))
+
+
+def cyclegan_critic(in_ch: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance") -> nn.Module:
+    """The reference's NLayerDiscriminator (the 70x70 PatchGAN at n_layers=3): (N, C, H, W) -> (N, 1, h, w) logits."""
+    norm_layer, bias = _cyclegan_norm(norm)
+    layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+    mult = 1
+    for n in range(1, n_layers + 1):
+        prev, mult = mult, min(2**n, 8)
+        stride = 2 if n < n_layers else 1
+        conv = nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias)
+        layers += [conv, norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
+    layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+    return cyclegan_init_weights(nn.Sequential(*layers))
+
+
 def build_case(case: str) -> Callable[[], None]:
     if case == "dcgan32":
         gen, crit = dcgan32_generator(), dcgan32_critic()
