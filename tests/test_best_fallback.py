@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 from conftest import make_config
+from test_faults import TINY
 
 from gan_jax.data.source import build_source
 from gan_jax.errors import CheckpointError
@@ -18,14 +19,6 @@ from gan_jax.train.checkpoint import MANIFEST, Checkpointer
 from gan_jax.train.loop import train
 from gan_jax.train.step import make_train_fn
 
-TINY = (
-    "train.batch_size=64",
-    "model.g_widths=[32,32]",
-    "model.d_widths=[32,32]",
-    "eval.num_samples=200",
-    "logger.mode=disabled",
-    "logger.progress=false",
-)
 # Evaluations (and so best/ saves) only at step 120 and the end: best/ holds step 120, as the latest save does.
 CADENCE = (*TINY, "train.steps_per_call=10", "train.log_every=20", "train.ckpt_every=60", "eval.every=120")
 FROM_BEST = "of checkpoints/best (the newest valid copy of the state)"

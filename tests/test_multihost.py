@@ -57,21 +57,22 @@ def _one_device_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in (env or os.environ).items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
 
 
-def _run_pair(run_dir: Path, cache: Path, *overrides: str, env: dict[str, str] | None = None) -> list[tuple[int, str]]:
-    """Both processes of one run; (exit code, output) each. Kills both process groups if the pair hangs. The
-    resumed pair reuses the first pair's compiled programs from a persistent JAX compilation cache."""
-    port = _free_port()
-    env = _one_device_env(env) | {
+def pair_env(cache: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """One CPU device per process, no W&B, and a persistent compilation cache shared by the pair's runs."""
+    return _one_device_env(env) | {
         "WANDB_MODE": "disabled",
         "HYDRA_FULL_ERROR": "1",
         "JAX_COMPILATION_CACHE_DIR": str(cache),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
     }
-    logs = [run_dir.parent / f"{run_dir.name}-process{i}.log" for i in range(2)]
-    procs = []
-    for i in range(2):
-        cmd = [
+
+
+def pair_commands(run_dir: Path, *overrides: str) -> list[list[str]]:
+    """The two `gan-jax-train` command lines of one 2-process run on 127.0.0.1 (a fresh port)."""
+    port = _free_port()
+    return [
+        [
             str(BIN / "gan-jax-train"),
             *COMMON,
             *overrides,
@@ -81,6 +82,17 @@ def _run_pair(run_dir: Path, cache: Path, *overrides: str, env: dict[str, str] |
             "parallel.init_timeout_s=60",
             f"hydra.run.dir={run_dir}",
         ]
+        for i in range(2)
+    ]
+
+
+def _run_pair(run_dir: Path, cache: Path, *overrides: str, env: dict[str, str] | None = None) -> list[tuple[int, str]]:
+    """Both processes of one run; (exit code, output) each. Kills both process groups if the pair hangs. The
+    resumed pair reuses the first pair's compiled programs from a persistent JAX compilation cache."""
+    env = pair_env(cache, env)
+    logs = [run_dir.parent / f"{run_dir.name}-process{i}.log" for i in range(2)]
+    procs = []
+    for i, cmd in enumerate(pair_commands(run_dir, *overrides)):
         with logs[i].open("w") as out:
             procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True))
     deadline = time.monotonic() + TIMEOUT_S

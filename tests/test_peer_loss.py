@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from test_multihost import BIN, COMMON, _free_port, _one_device_env, _run_pair
+from test_multihost import _run_pair, pair_commands, pair_env
 
 from gan_jax.logging import read_metrics
 from gan_jax.train.checkpoint import MANIFEST
@@ -21,24 +21,8 @@ LONG = ("train.steps=100000", "train.ckpt_every=50", "eval.every=0")
 
 
 def _start_pair(run_dir: Path, cache: Path, *overrides: str) -> list[subprocess.Popen]:
-    port = _free_port()
-    env = _one_device_env() | {
-        "WANDB_MODE": "disabled",
-        "JAX_COMPILATION_CACHE_DIR": str(cache),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-    }
-    procs = []
-    for i in range(2):
-        cmd = [
-            str(BIN / "gan-jax-train"),
-            *COMMON,
-            *overrides,
-            f"parallel.coordinator_address=127.0.0.1:{port}",
-            "parallel.num_processes=2",
-            f"parallel.process_id={i}",
-            "parallel.init_timeout_s=60",
-            f"hydra.run.dir={run_dir}",
-        ]
+    env, procs = pair_env(cache), []
+    for i, cmd in enumerate(pair_commands(run_dir, *overrides)):
         log = (run_dir.parent / f"{run_dir.name}-p{i}.log").open("w")
         procs.append(
             subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True, text=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_checkpoint_paths import QUICK as SMALL  # small networks, checkpoints every 20 steps, no W&B
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,10 +48,15 @@ def env(tmp_path_factory) -> dict[str, str]:
     }
 
 
-def sweep(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [str(BIN / "gan-jax-train"), "-m", *TINY, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+def run_sweep(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`gan-jax-train -m ARGS` in `cwd`; the caller checks the exit code."""
+    return subprocess.run(
+        [str(BIN / "gan-jax-train"), "-m", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
     )
+
+
+def sweep(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    proc = run_sweep(env, cwd, *TINY, *args)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
 
@@ -123,19 +129,7 @@ def test_aggregate_groups_seeds_and_population_members(tmp_path):
     assert "step_mean" not in low and "seed_mean" not in low  # bookkeeping is not a metric
 
 
-# Sweeps with a job that fails or is killed: smaller networks, checkpoints every 20 steps, no W&B.
-SMALL = (
-    "model.g_widths=[16]",
-    "model.d_widths=[16]",
-    "train.batch_size=32",
-    "train.steps_per_call=10",
-    "train.log_every=10",
-    "train.ckpt_every=20",
-    "eval.every=20",
-    "eval.num_samples=200",
-    "logger=none",
-    "logger.progress=false",
-)
+# Sweeps with a job that fails or is killed (SMALL overrides).
 
 
 def _jobs(directory: Path) -> dict[str, dict]:
@@ -152,14 +146,7 @@ def test_failed_job_leaves_the_other_jobs_intact(tmp_path, env, launcher):
     out = tmp_path / "multirun"
     extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
     args = [*SMALL, *extra, "train.steps=20", "train.on_nonfinite=stop", "optim.d.lr=1e30,1e-4,2e-4"]
-    proc = subprocess.run(
-        [str(BIN / "gan-jax-train"), "-m", *args, f"hydra.sweep.dir={out}"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=600,
-    )
+    proc = run_sweep(env, tmp_path, *args, f"hydra.sweep.dir={out}")
     assert proc.returncode == 2, proc.stderr[-4000:]
     for job in ("1", "2"):
         assert json.loads((out / job / "summary.json").read_text())["step"] == 20
@@ -249,14 +236,7 @@ def test_unexpected_exception_in_a_job_is_recorded_with_its_traceback(tmp_path, 
     (tmp_path / "buggy.py").write_text(BUGGY_PLUGIN)
     out = tmp_path / "multirun"
     args = [*SMALL[2:], "train.steps=20", "plugins=[buggy.py]", "model=buggy", "model.width=13,16"]
-    proc = subprocess.run(
-        [str(BIN / "gan-jax-train"), "-m", *args, f"hydra.sweep.dir={out}"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=600,
-    )
+    proc = run_sweep(env, tmp_path, *args, f"hydra.sweep.dir={out}")
     assert proc.returncode == 2, proc.stderr[-4000:]
     assert json.loads((out / "1" / "summary.json").read_text())["step"] == 20
     failure = json.loads((out / "0" / "failed.json").read_text())
