@@ -77,8 +77,9 @@ def instance_norm(x: jax.Array, eps: float = _EPS) -> jax.Array:
     return (x - mean) * lax.rsqrt(var + eps)
 
 
-def _norm(kind: str, h: jax.Array, name: str, *, train: bool, axis_name: str | None) -> jax.Array:
-    """The reference's norm layer: instance (stateless) or torch BatchNorm2d(affine=True) as a Flax BatchNorm."""
+def _norm(kind: str, h: jax.Array, name: str, *, train: bool) -> jax.Array:
+    """The reference's norm layer: instance (stateless) or torch BatchNorm2d(affine=True) as a Flax BatchNorm
+    (under pmap, `Layout.apply` averages its statistics over devices, as for every model)."""
     if kind == "instance":
         return instance_norm(h)
     bn = nn.BatchNorm(
@@ -87,7 +88,6 @@ def _norm(kind: str, h: jax.Array, name: str, *, train: bool, axis_name: str | N
         epsilon=_EPS,
         scale_init=_scale_init,
         use_fast_variance=False,
-        axis_name=axis_name,
         name=name,
     )
     return bn(h)
@@ -174,12 +174,11 @@ class ResnetBlock(nn.Module):
     """
 
     norm: str = "instance"
-    axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         dim, bias = x.shape[-1], self.norm == "instance"
-        norm = partial(_norm, self.norm, train=train, axis_name=self.axis_name)
+        norm = partial(_norm, self.norm, train=train)
         h = nn.relu(norm(_conv(dim, 3, bias=bias, name="conv0")(_reflect(x, 1)), "norm0"))
         h = norm(_conv(dim, 3, bias=bias, name="conv1")(_reflect(h, 1)), "norm1")
         return x + h
@@ -201,7 +200,6 @@ class ResnetGenerator(nn.Module):
     n_blocks: int = 9
     n_downsampling: int = 2
     norm: str = "instance"
-    axis_name: str | None = None  # pmap's device axis: batch-norm statistics over the global batch
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -211,13 +209,13 @@ class ResnetGenerator(nn.Module):
         )
         _check_generator_input(x, self.n_downsampling, self.n_blocks)
         n_down, bias = self.n_downsampling, self.norm == "instance"
-        norm = partial(_norm, self.norm, train=train, axis_name=self.axis_name)
+        norm = partial(_norm, self.norm, train=train)
         h = nn.relu(norm(_conv(self.ngf, 7, bias=bias, name="conv_in")(_reflect(x, 3)), "norm_in"))
         for i in range(n_down):
             conv = _conv(self.ngf * 2 ** (i + 1), 3, strides=2, padding=1, bias=bias, name=f"down{i}")
             h = nn.relu(norm(conv(h), f"down{i}_norm"))
         for i in range(self.n_blocks):
-            h = ResnetBlock(self.norm, self.axis_name, name=f"block{i}")(h, train=train)
+            h = ResnetBlock(self.norm, name=f"block{i}")(h, train=train)
         for i in range(n_down):
             h = TorchConvTranspose(self.ngf * 2 ** (n_down - i - 1), use_bias=bias, name=f"up{i}")(h)
             h = nn.relu(norm(h, f"up{i}_norm"))
@@ -249,7 +247,6 @@ class PatchDiscriminator(nn.Module):
     ndf: int = 64
     n_layers: int = 3
     norm: str = "instance"
-    axis_name: str | None = None  # pmap's device axis: batch-norm statistics over the global batch
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -257,7 +254,7 @@ class PatchDiscriminator(nn.Module):
         _check_config(self.norm, ndf=self.ndf)
         _check_critic_input(x, self.n_layers)
         bias = self.norm == "instance"
-        norm = partial(_norm, self.norm, train=train, axis_name=self.axis_name)
+        norm = partial(_norm, self.norm, train=train)
         h = nn.leaky_relu(_conv(self.ndf, 4, strides=2, padding=1, name="conv0")(x), 0.2)
         for n in range(1, self.n_layers + 1):
             stride = 2 if n < self.n_layers else 1
