@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gan_jax.config import Config
+from gan_jax.errors import ConfigError
 
 
 def config(experiment: str | None = None, *overrides: str, plugins: Sequence[str] = ()) -> Config:
@@ -29,7 +30,6 @@ def config(experiment: str | None = None, *overrides: str, plugins: Sequence[str
 
     from gan_jax.cli.common import CONFIG_DIR, expand_dict_overrides, prepare
     from gan_jax.config import one_line, to_config
-    from gan_jax.errors import ConfigError
 
     args = expand_dict_overrides(([f"experiment={experiment}"] if experiment else []) + list(overrides))
     if plugins:
@@ -73,6 +73,8 @@ class Generator:
 
         from gan_jax.train.step import sample_generator
 
+        if hasattr(self.family, "translator"):
+            raise ConfigError(f"{self.run_dir} is a translation run: use .translate(images, 'a2b')")
         batch = min(n, 500)
         fn = self.family.sampler(batch)
         key = jax.random.PRNGKey(seed)
@@ -80,6 +82,17 @@ class Generator:
             cond, index = self.source.arrays["cond"], jnp.asarray(-1)
             return np.asarray(sample_generator(lambda s, k: fn(s, k, cond, index), self.state, key, n))
         return np.asarray(sample_generator(fn, self.state, key, n, labels, batch if labels is not None else None))
+
+    def translate(self, images: np.ndarray, direction: str = "a2b") -> tuple[np.ndarray, np.ndarray]:
+        """A translation run's (translations, reconstructions) of uint8 or [-1, 1] NHWC images in the run's
+        resolution and channels (`gan-jax-sample direction=... input=...` resizes files for you)."""
+        if not hasattr(self.family, "translator"):
+            raise ConfigError(f"{self.run_dir} is not a translation run; use .sample(n, seed)")
+        if direction not in ("a2b", "b2a"):
+            raise ConfigError(f"direction={direction!r} must be a2b or b2a")
+        from gan_jax.families.cyclegan_eval import translate_all
+
+        return translate_all(self.family, self.state, direction, np.asarray(images))
 
 
 def load(run_dir: str | Path, checkpoint: str = "latest", member: int | None = None) -> Generator:

@@ -21,7 +21,8 @@ from gan_jax.errors import ConfigError
 class DataConfig:
     """What to train on. Toy mixtures are sampled on device; image sets are loaded once into device memory."""
 
-    # ring | grid | gaussian | disk | digits | mnist | fashion_mnist | cifar10 | stacked_mnist | npz | folder | csv
+    # ring | grid | gaussian | disk | digits | mnist | fashion_mnist | cifar10 | stacked_mnist | npz | folder | csv |
+    # unpaired (two image domains, data.a and data.b)
     name: str = "ring"
     root: str | None = None  # data root for file datasets; falls back to $GAN_JAX_DATA, then ~/.cache/gan_jax/data
     # data=npz: the .npz file (x: NHWC images, optional y) | data=folder: a folder of images (one subfolder per
@@ -44,6 +45,16 @@ class DataConfig:
     download: bool = False  # fetch a missing file (checksum-verified) when online
     verify_checksums: bool = True  # check mnist / fashion_mnist / cifar10 files against the published checksums
     hflip: bool = False  # image sets: mirror each drawn example left-right with probability 1/2 (augmentation)
+    # data=unpaired (CycleGAN): two image domains, each any registered image dataset (digits, mnist, npz, ...)
+    a: str | None = None  # domain A's dataset name
+    b: str | None = None  # domain B's dataset name
+    a_path: str | None = None  # domain A's file/folder, for a dataset that needs one (npz, folder)
+    b_path: str | None = None  # domain B's file/folder
+    a_split: str = "test"  # domain A's split (mnist, fashion_mnist, cifar10); shared data holds only MNIST's test
+    b_split: str = "test"  # domain B's split
+    channels: int = 0  # channels both domains become: 1 (RGB -> ITU-R 601 luma) | 3 (grey repeated) | 0: the larger
+    test_fraction: float = 0.2  # share of each domain's images held out as its test split (never trained on)
+    split_seed: int = 0  # seed of that split's permutation, apart from the run seed: same test sets across seeds
 
 
 @dataclass
@@ -88,7 +99,10 @@ class OptimizerConfig:
     eps: float = 1e-8
     momentum: float = 0.0  # sgd / rmsprop
     weight_decay: float = 0.0  # L2 term added to the gradient before the update (torch Adam's weight_decay)
-    schedule: str = "constant"  # constant | linear (decays to 0 at train.steps)
+    # constant | linear (decays to 0 at train.steps) | constant_linear (constant for the first `decay_from` of the
+    # updates, then linear to 0: CycleGAN's n_epochs + n_epochs_decay)
+    schedule: str = "constant"
+    decay_from: float = 0.5  # schedule=constant_linear: fraction of the run at the constant rate
 
 
 @dataclass
@@ -174,6 +188,8 @@ class EvalConfig:
     # Split of the training dataset whose images are the metrics' reference (e.g. test for StudioGAN's
     # "10k test vs 10k generated" FID); null: the images the run trains on.
     reference_split: str | None = None
+    # translation runs (family=cyclegan): training steps of each domain's classifier (label preservation, cFID)
+    classifier_steps: int = 1500
 
 
 @dataclass
@@ -233,6 +249,10 @@ class SampleConfig:
     out: str = "samples.npz"
     checkpoint: str = "latest"  # latest (newest valid) | best (by train.best_metric) | a step number
     member: int | None = None  # population runs (train.population > 1): which member's generator to sample
+    # translation runs (family=cyclegan): which way (a2b | b2a) and what to translate: test | train (the source
+    # domain's split of the run's data), a .npz file (x: NHWC images) or a folder of images; n: how many
+    direction: str = "a2b"
+    input: str = "test"
     # class-conditional runs: n samples of class k (label=k) or of each listed class (label=[0,3,7]), one class per
     # grid row; null: n samples cycling through all classes
     label: Any = None
@@ -256,8 +276,8 @@ class EvalRunConfig:
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.latent": ("normal", "uniform"),
     "model.conditioning": ("none", "cgan", "acgan", "projection"),
-    "optim.g.schedule": ("constant", "linear"),
-    "optim.d.schedule": ("constant", "linear"),
+    "optim.g.schedule": ("constant", "linear", "constant_linear"),
+    "optim.d.schedule": ("constant", "linear", "constant_linear"),
     "logger.mode": ("offline", "online", "disabled"),
     "train.on_nonfinite": ("stop", "skip"),
     "parallel.backend": ("jit", "pmap"),
@@ -368,6 +388,8 @@ def validate(cfg: Config) -> Config:
         _positive(getattr(cfg.optim, opt_key).lr, f"optim.{opt_key}.lr")
         if getattr(cfg.optim, opt_key).weight_decay < 0:
             raise ConfigError(f"optim.{opt_key}.weight_decay must be >= 0")
+        if not 0.0 <= getattr(cfg.optim, opt_key).decay_from <= 1.0:
+            raise ConfigError(f"optim.{opt_key}.decay_from must be in [0, 1] (the share of the run before the decay)")
     if not 0.0 <= cfg.train.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay={cfg.train.ema_decay} must be in [0, 1) (0 turns the EMA off)")
     if cfg.data.name == "npz" and not cfg.data.path:

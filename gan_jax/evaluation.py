@@ -39,6 +39,8 @@ BEST_DIRECTIONS = {
     "stacked_modes": "max",
     "quality": "max",
     "ml_f1": "max",
+    "label_acc": "max",  # translation: label preservation of the worse direction
+    "cycle_l1": "min",  # translation: mean cycle-reconstruction error of both directions
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax.numpy as jnp
 import optax
 
 from gan_jax.config import OptimizerConfig
@@ -31,7 +32,21 @@ def build_optimizer(cfg: OptimizerConfig, total_updates: int) -> optax.GradientT
     lr: Any = cfg.lr
     if cfg.schedule == "linear":
         lr = optax.linear_schedule(cfg.lr, 0.0, total_updates)
+    elif cfg.schedule == "constant_linear":
+        lr = constant_then_linear(cfg.lr, total_updates, cfg.decay_from)
     tx = OPTIMIZERS.get(cfg.name)(cfg, lr)
     if cfg.weight_decay > 0:  # L2 on the gradient, before the moments (torch.optim.Adam(weight_decay=...))
         tx = optax.chain(optax.add_decayed_weights(cfg.weight_decay), tx)
     return tx
+
+
+def constant_then_linear(lr: Any, total_updates: int, decay_from: float) -> optax.Schedule:
+    """CycleGAN's rule: the base rate for the first `decay_from` of the updates, then linearly to 0 at the end
+    (its per-epoch `1 - max(0, epoch - n_epochs) / (n_epochs_decay + 1)`, applied per update)."""
+    start = round(total_updates * decay_from)
+    span = max(total_updates - start, 1)
+
+    def schedule(count: Any) -> Any:
+        return lr * (1.0 - jnp.clip((count - start) / span, 0.0, 1.0))
+
+    return schedule

@@ -6,6 +6,7 @@
     python scripts/benchmark.py --case inception # FID Inception feature extraction (needs the converted weights)
     python scripts/benchmark.py --case population # toy_ring: 16 GANs vmapped in one program against 1 GAN
     python scripts/benchmark.py --case sngan32     # experiments/sngan_cifar10's step (also sngan32_bf16)
+    python scripts/benchmark.py --case cyclegan --torch  # experiments/cyclegan_digits_mnist's step vs PyTorch
 
 The DCGAN case is StudioGAN's CIFAR-10 deep_conv at 32x32x3 (z=128) with batch 64, n_critic 2 and the
 non-saturating loss, on random uint8 images (speed does not depend on pixel values).
@@ -42,6 +43,9 @@ CASES = {
     # experiments/sngan_cifar10 (ResNet, spectral norm, hinge, n_critic 5, batch 64), and with bf16 convolutions
     "sngan32": ["experiment=sngan_cifar10"],
     "sngan32_bf16": ["experiment=sngan_cifar10", "model.compute_dtype=bfloat16"],
+    # experiments/cyclegan_digits_mnist's step (32x32x1, ngf 16, 6 blocks, 34x34 PatchGAN, batch 8, pools of 50);
+    # digits on both sides so no file is needed (speed does not depend on the images)
+    "cyclegan": ["experiment=cyclegan_digits_mnist", "data.b=digits"],
 }
 RANDOM_IMAGE_CASES = ("dcgan32", "sngan32", "sngan32_bf16")  # random 32x32x3 uint8 images with 10 labels
 
@@ -164,7 +168,7 @@ def main() -> None:
         type=int,
         nargs="+",
         default=None,
-        help="fused steps per dispatch (default: 1 and 100 for toy_mlp, 1 for dcgan32)",
+        help="fused steps per dispatch (default: 1 and 100 for toy_mlp, 1 and 50 for cyclegan, else 1)",
     )
     parser.add_argument("--torch", action="store_true", help="also time scripts/torch_reference.py")
     parser.add_argument("--inception-batch", type=int, default=50, help="batch size of the inception case")
@@ -182,7 +186,7 @@ def main() -> None:
         if case == "inception":
             print(json.dumps(time_inception(args.inception_batch, args.seconds)), flush=True)
             continue
-        ks = args.steps_per_call or ([1, 100] if case == "toy_mlp" else [1])
+        ks = args.steps_per_call or {"toy_mlp": [1, 100], "cyclegan": [1, 50]}.get(case, [1])
         for k in ks:
             print(json.dumps(time_case(case, k, args.seconds)), flush=True)
         if args.torch:

@@ -5,13 +5,18 @@ Standalone (needs `torch`; the gan_jax package never imports it). Prints one JSO
 `dcgan32` is PyTorch-StudioGAN's CIFAR-10 `deep_conv` (G 3,812,355 / D 2,931,009 parameters), batch 64,
 n_critic 2; `toy_mlp` is a 2-D 8-Gaussians MLP GAN, batch 512, n_critic 1. Both use the non-saturating loss
 and Adam(2e-4, betas=(0.5, 0.999)); real and fake batches go through D separately, as in the JAX step.
+`cyclegan` is junyanz/pytorch-CycleGAN-and-pix2pix's CycleGANModel.optimize_parameters (LSGAN, lambda 10,
+identity 0.5, ImagePool 50) at experiments/cyclegan_digits_mnist's size: 32x32x1, ngf 16, 6 blocks, ndf 32,
+n_layers 2, batch 8.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
+import random
 import time
 from collections.abc import Callable
 
@@ -179,6 +184,132 @@ def cyclegan_critic(in_ch: int = 3, ndf: int = 64, n_layers: int = 3, norm: str 
     return cyclegan_init_weights(nn.Sequential(*layers))
 
 
+def cyclegan_nets(
+    in_ch: int = 3, ngf: int = 64, n_blocks: int = 9, ndf: int = 64, n_layers: int = 3, norm: str = "instance"
+) -> dict[str, nn.Module]:
+    """The reference's four networks under its names: G_A (A -> B), G_B (B -> A), D_A (judges domain B images:
+    real_B vs G_A's fakes) and D_B (judges domain A). The JAX family calls them G_ab, G_ba, D_b and D_a."""
+    return {
+        "G_A": cyclegan_generator(in_ch, in_ch, ngf, n_blocks, norm).train(),
+        "G_B": cyclegan_generator(in_ch, in_ch, ngf, n_blocks, norm).train(),
+        "D_A": cyclegan_critic(in_ch, ndf, n_layers, norm).train(),
+        "D_B": cyclegan_critic(in_ch, ndf, n_layers, norm).train(),
+    }
+
+
+def cyclegan_optimizers(
+    nets: dict[str, nn.Module], lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999)
+) -> dict[str, torch.optim.Optimizer]:
+    """The reference's optimizer_G and optimizer_D: one Adam over both generators, one over both critics."""
+    g_params = itertools.chain(nets["G_A"].parameters(), nets["G_B"].parameters())
+    d_params = itertools.chain(nets["D_A"].parameters(), nets["D_B"].parameters())
+    return {"G": torch.optim.Adam(g_params, lr=lr, betas=betas), "D": torch.optim.Adam(d_params, lr=lr, betas=betas)}
+
+
+class ImagePool:
+    """The reference's util/image_pool.py ImagePool (Shrivastava et al. 2017), with its own `random.Random` so a
+    seed fixes the swaps: while filling, each image enters and is returned; once full, with probability 1/2 a
+    random stored image is returned and replaced by the new one. pool_size 0 returns the images unchanged."""
+
+    def __init__(self, pool_size: int, seed: int = 0) -> None:
+        self.pool_size, self.images, self.rng = pool_size, [], random.Random(seed)
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.pool_size == 0:
+            return images
+        out = []
+        for image in images:
+            image = torch.unsqueeze(image.data, 0)
+            if len(self.images) < self.pool_size:
+                self.images.append(image)
+                out.append(image)
+            elif self.rng.uniform(0, 1) > 0.5:
+                slot = self.rng.randint(0, self.pool_size - 1)
+                out.append(self.images[slot].clone())
+                self.images[slot] = image
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+
+def cyclegan_gan_loss(prediction: torch.Tensor, target_is_real: bool, gan_mode: str = "lsgan") -> torch.Tensor:
+    """The reference's GANLoss: MSE (lsgan) or BCE with logits (vanilla) against a 1.0 / 0.0 target map."""
+    target = torch.tensor(1.0 if target_is_real else 0.0).expand_as(prediction)
+    if gan_mode == "lsgan":
+        return F.mse_loss(prediction, target)
+    if gan_mode == "vanilla":
+        return F.binary_cross_entropy_with_logits(prediction, target)
+    raise ValueError(f"unknown gan_mode {gan_mode!r}")
+
+
+def cyclegan_train_step(
+    nets: dict[str, nn.Module],
+    opts: dict[str, torch.optim.Optimizer],
+    real_a: torch.Tensor,
+    real_b: torch.Tensor,
+    pools: dict[str, ImagePool],
+    lambda_cycle: float = 10.0,
+    lambda_idt: float = 0.5,
+    gan_mode: str = "lsgan",
+) -> dict[str, torch.Tensor]:
+    """The reference's CycleGANModel.optimize_parameters (lambda_A = lambda_B = lambda_cycle): forward, G step
+    with the critics frozen, D step on pooled fakes. `pools["A"]` is its fake_A_pool, `pools["B"]` fake_B_pool.
+    Returns its loss_* values (detached) under their names: the cycle and identity terms are weighted."""
+    g_a, g_b, d_a, d_b = (nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+    fake_b = g_a(real_a)
+    rec_a = g_b(fake_b)
+    fake_a = g_b(real_b)
+    rec_b = g_a(fake_a)
+    d_a.requires_grad_(False)
+    d_b.requires_grad_(False)
+    opts["G"].zero_grad()
+    losses = {}
+    if lambda_idt > 0:
+        losses["idt_A"] = F.l1_loss(g_a(real_b), real_b) * lambda_cycle * lambda_idt
+        losses["idt_B"] = F.l1_loss(g_b(real_a), real_a) * lambda_cycle * lambda_idt
+    losses["G_A"] = cyclegan_gan_loss(d_a(fake_b), True, gan_mode)
+    losses["G_B"] = cyclegan_gan_loss(d_b(fake_a), True, gan_mode)
+    losses["cycle_A"] = F.l1_loss(rec_a, real_a) * lambda_cycle
+    losses["cycle_B"] = F.l1_loss(rec_b, real_b) * lambda_cycle
+    losses["G"] = (
+        losses["G_A"] + losses["G_B"] + losses["cycle_A"] + losses["cycle_B"]
+        + losses.get("idt_A", 0.0) + losses.get("idt_B", 0.0)
+    )  # fmt: skip
+    losses["G"].backward()
+    opts["G"].step()
+    d_a.requires_grad_(True)
+    d_b.requires_grad_(True)
+    opts["D"].zero_grad()
+    losses["D_A"] = _cyclegan_critic_loss(d_a, real_b, pools["B"].query(fake_b), gan_mode)
+    losses["D_B"] = _cyclegan_critic_loss(d_b, real_a, pools["A"].query(fake_a), gan_mode)
+    opts["D"].step()
+    return {k: v.detach() for k, v in losses.items()}
+
+
+def _cyclegan_critic_loss(net: nn.Module, real: torch.Tensor, fake: torch.Tensor, gan_mode: str) -> torch.Tensor:
+    """The reference's backward_D_basic: (real + fake) / 2, fakes detached, backward run here."""
+    loss = (cyclegan_gan_loss(net(real), True, gan_mode) + cyclegan_gan_loss(net(fake.detach()), False, gan_mode)) * 0.5
+    loss.backward()
+    return loss
+
+
+def cyclegan_step(
+    batch: int, resolution: int, channels: int, ngf: int, n_blocks: int, ndf: int, n_layers: int, pool_size: int = 50
+) -> Callable[[], None]:
+    """experiments/cyclegan_digits_mnist's step in the reference's code path: fresh random batches of both
+    domains each step (images from a fixed bank, as a data loader would hand them), pools of 50."""
+    nets = cyclegan_nets(channels, ngf, n_blocks, ndf, n_layers)
+    opts = cyclegan_optimizers(nets)
+    pools = {d: ImagePool(pool_size, seed=i) for i, d in enumerate("AB")}
+    bank = {d: torch.rand(1024, channels, resolution, resolution) * 2 - 1 for d in "AB"}
+
+    def step() -> None:
+        real_a, real_b = (bank[d][torch.randint(0, 1024, (batch,))] for d in "AB")
+        cyclegan_train_step(nets, opts, real_a, real_b, pools)
+
+    return step
+
+
 def build_case(case: str) -> Callable[[], None]:
     if case == "dcgan32":
         gen, crit = dcgan32_generator(), dcgan32_critic()
@@ -192,6 +323,8 @@ def build_case(case: str) -> Callable[[], None]:
         return make_step(gen.train(), crit.train(), real, z_dim=128, batch=64, n_critic=2)
     if case == "toy_mlp":
         return make_step(toy_generator(), toy_critic(), lambda: eight_gaussians(512), z_dim=16, batch=512, n_critic=1)
+    if case == "cyclegan":
+        return cyclegan_step(batch=8, resolution=32, channels=1, ngf=16, n_blocks=6, ndf=32, n_layers=2)
     raise ValueError(f"unknown case {case!r}")
 
 
@@ -217,7 +350,7 @@ def time_case(case: str, steps: int, warmup: int) -> dict[str, object]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", choices=["dcgan32", "toy_mlp", "all"], default="all")
+    ap.add_argument("--case", choices=["dcgan32", "toy_mlp", "cyclegan", "all"], default="all")
     ap.add_argument("--steps", type=int, default=20, help="timed steps after warm-up")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (allocator, oneDNN primitives)")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 keeps torch's default")
@@ -226,7 +359,7 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    for case in ("dcgan32", "toy_mlp") if args.case == "all" else (args.case,):
+    for case in ("dcgan32", "toy_mlp", "cyclegan") if args.case == "all" else (args.case,):
         print(json.dumps(time_case(case, args.steps, args.warmup)), flush=True)
 
 

@@ -42,6 +42,7 @@ def pytest_xdist_auto_num_workers(config) -> int:
 # A file not listed runs after these, in pytest's order; a stale list only costs balance.
 HEAVY_FILES_FIRST = (
     "test_experiments.py",
+    "test_cyclegan_family.py",
     "test_faults.py",
     "test_cli.py",
     "test_train_step.py",
@@ -52,6 +53,8 @@ HEAVY_FILES_FIRST = (
     "test_packing.py",
     "test_eval.py",
     "test_sweep.py",
+    "test_cyclegan_step_parity.py",
+    "test_cyclegan_nets.py",
 )
 
 

@@ -1,6 +1,8 @@
 """`gan-jax-sample run_dir=DIR n=N seed=S out=FILE.npz [checkpoint=latest|best|STEP] [member=I] [label=K|[K,..]]`:
 samples from a run (`member=I`: member I of a population run; `label=`: classes of a class-conditional run);
 run_dir may also be a checkpoint's own path, DIR/checkpoints/N or DIR/checkpoints/best.
+Translation runs (family=cyclegan): `direction=a2b|b2a input=test|train|FILE.npz|DIR` writes the translations of
+n images and a grid whose rows are input | translation | reconstruction.
 Table runs write a CSV (`out=FILE.csv`), optionally with every row conditioned on one category:
 `condition.column=sex condition.value=Female`."""
 
@@ -60,6 +62,8 @@ def sample_run(cfg: SampleConfig) -> Path:
     from gan_jax.train.step import sample_generator
 
     run, source, family, state = restore_run(cfg.run_dir, cfg.checkpoint, cfg.member, need_data=False)
+    if hasattr(family, "write_samples"):  # a family that writes its own outputs (translations: family=cyclegan)
+        return family.write_samples(cfg, run, source, state)
     if source.kind == "table":
         return sample_table(cfg, source, family, state)
     if cfg.condition.column is not None:

@@ -1,6 +1,7 @@
 """The built-in datasets by name (`data.name`), each with its kind: toy (2-D mixtures sampled on device),
-images (NHWC uint8 on device) or table (a CSV in model space). A builder maps the data config to a DataSource;
-a plug-in registers its own the same way (`@DATASETS.register("mine", kind="images")`)."""
+images (NHWC uint8 on device), unpaired (two image domains, for translation) or table (a CSV in model space).
+A builder maps the data config to a DataSource; a plug-in registers its own the same way
+(`@DATASETS.register("mine", kind="images")`)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,14 @@ for _name, _load in (
     DATASETS.register(_name, _images(_load), kind="images")
 
 
+@DATASETS.register("unpaired", kind="unpaired")
+def _unpaired(cfg: DataConfig) -> Any:
+    """Two image domains (data.a, data.b) for unpaired translation (CycleGAN)."""
+    from gan_jax.data.unpaired import unpaired_source
+
+    return unpaired_source(cfg)
+
+
 @DATASETS.register("csv", kind="table")
 def _csv(cfg: DataConfig, transformer: Any = None) -> Any:
     try:
@@ -113,5 +122,5 @@ def _csv(cfg: DataConfig, transformer: Any = None) -> Any:
 
 
 def dataset_kind(name: str) -> str:
-    """toy | images | table (a plug-in dataset declares its kind when it registers)."""
+    """toy | images | unpaired | table (a plug-in dataset declares its kind when it registers)."""
     return (DATASETS.entry(name).info or {}).get("kind", "images")

@@ -32,7 +32,7 @@ Batch = dict[str, Array]
 @dataclass(frozen=True)
 class DataSource:
     name: str
-    kind: str  # "toy" | "images" | "table"
+    kind: str  # "toy" | "images" | "unpaired" | "table"
     arrays: dict[str, Array]  # device-resident; passed to the jitted step
     sample: Callable[[dict[str, Array], Array, int], Batch]  # (arrays, key, batch_size) -> {"x": ..., ["y": ...]}
     example_shape: tuple[int, ...]
@@ -86,7 +86,7 @@ def build_source(cfg: DataConfig, transformer: TableTransformer | None = None) -
 
     entry = DATASETS.entry(cfg.name)
     kind = (entry.info or {}).get("kind")
-    if cfg.hflip and kind != "images":
+    if cfg.hflip and kind not in ("images", "unpaired"):
         raise ConfigError(f"data.hflip=true flips images, but data={cfg.name} is not an image set; drop data.hflip")
     if transformer is not None:
         return entry.obj(cfg, transformer)

@@ -23,6 +23,8 @@ def _check_gan(cfg: Config) -> None:
     from gan_jax.losses import LOSSES, is_logistic
 
     loss, train, kind = cfg.loss, cfg.train, _kind(cfg)
+    if kind == "unpaired":
+        raise ConfigError("data=unpaired (two image domains) trains with model=cyclegan; add model=cyclegan")
     if kind == "table" and cfg.model.name != "ctgan":
         raise ConfigError("tables (data=csv) train with model=ctgan (or experiment=tabular_adult); add model=ctgan")
     for key in ("label_smoothing", "label_flip_prob"):
@@ -67,6 +69,28 @@ def _check_ctgan(cfg: Config) -> None:
     _check_gan(cfg)
 
 
+def _check_cyclegan(cfg: Config) -> None:
+    if _kind(cfg) != "unpaired":
+        raise ConfigError(
+            f"family=cyclegan translates between two image domains: use data=unpaired data.a=<dataset> "
+            f"data.b=<dataset> (got data={cfg.data.name})"
+        )
+    from gan_jax.data.unpaired import check_config
+
+    check_config(cfg.data)
+    if cfg.train.n_critic != 1:
+        raise ConfigError(
+            f"family=cyclegan makes one critic update per step; set train.n_critic=1, not {cfg.train.n_critic}"
+        )
+    if cfg.train.augment or cfg.train.instance_noise or cfg.train.ema_decay or cfg.model.pack > 1:
+        raise ConfigError(
+            "family=cyclegan does not apply train.augment, train.instance_noise, train.ema_decay or model.pack "
+            "(terms of the gan family); remove them"
+        )
+    if cfg.loss.name == "wgan_gp" or cfg.loss.r1_gamma:
+        raise ConfigError("family=cyclegan has no gradient penalty or R1 term; use loss=lsgan (the reference's) or ns")
+
+
 def _build_gan(cfg: Config, source: Any) -> Any:
     from gan_jax.families import gan
 
@@ -79,8 +103,15 @@ def _build_ctgan(cfg: Config, source: Any) -> Any:
     return ctgan.build(cfg, source)
 
 
+def _build_cyclegan(cfg: Config, source: Any) -> Any:
+    from gan_jax.families import cyclegan
+
+    return cyclegan.build(cfg, source)
+
+
 FAMILIES.register("gan", _build_gan, validate=_check_gan)
 FAMILIES.register("ctgan", _build_ctgan, validate=_check_ctgan)
+FAMILIES.register("cyclegan", _build_cyclegan, validate=_check_cyclegan)
 
 
 def build_family(cfg: Config, source: Any) -> Any:

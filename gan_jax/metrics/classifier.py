@@ -116,20 +116,24 @@ def train_classifier(
     steps: int = 300,
     batch_size: int = 128,
     learning_rate: float = 1e-3,
+    num_classes: int = NUM_CLASSES,
+    channels: int = 1,
 ) -> Params:
-    """Train on (N, H, W, 1) images (uint8 or [-1, 1] floats) and int labels 0..9; returns params.
+    """Train on (N, H, W, channels) images (uint8 or [-1, 1] floats) and int labels 0..num_classes-1; returns params.
 
     Pure function of (data, seed, hyperparameters): initial weights, batch indices and shifts all derive from `seed`.
+    The defaults (10 classes, grey) are the digit classifier; other values serve other labelled image domains
+    (gan_jax/metrics/translation.py).
     """
-    x = jnp.asarray(_model_input(images))
+    x = jnp.asarray(_model_input(images, channels))
     y = jnp.asarray(np.asarray(labels, np.int32))
-    if y.shape != (x.shape[0],) or (y.size and (int(y.min()) < 0 or int(y.max()) >= NUM_CLASSES)):
-        raise DataError(f"labels must be (N,) ints in 0..{NUM_CLASSES - 1} matching {x.shape[0]} images.")
+    if y.shape != (x.shape[0],) or (y.size and (int(y.min()) < 0 or int(y.max()) >= num_classes)):
+        raise DataError(f"labels must be (N,) ints in 0..{num_classes - 1} matching {x.shape[0]} images.")
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be positive, got {steps} and {batch_size}.")
-    params = jax.device_put(init_params(DigitClassifier(), x.shape[1], seed))
+    params = jax.device_put(init_params(DigitClassifier(num_classes), x.shape[1], seed, channels))
     data_key = jax.random.fold_in(jax.random.key(seed), 1)
-    step, tx = _train_step(batch_size)
+    step, tx = _train_step(batch_size, num_classes)
     opt_state = tx.init(params)
     for i in range(steps):
         lr = np.float32(learning_rate * 0.5 * (1.0 + np.cos(np.pi * i / steps)))  # cosine decay to 0
@@ -138,10 +142,10 @@ def train_classifier(
 
 
 @functools.cache
-def _train_step(batch_size: int) -> tuple[Callable, optax.GradientTransformation]:
-    """The jitted train step and its optimizer, built once per batch size: the learning rate is an argument, so
-    several seeds or step counts (the tests) compile once per image shape."""
-    model = DigitClassifier()
+def _train_step(batch_size: int, num_classes: int = NUM_CLASSES) -> tuple[Callable, optax.GradientTransformation]:
+    """The jitted train step and its optimizer, built once per batch size and class count: the learning rate is an
+    argument, so several seeds or step counts (the tests) compile once per image shape."""
+    model = DigitClassifier(num_classes)
     tx = optax.scale_by_adam()
 
     def step(params, opt_state, x, y, data_key, i, lr):
@@ -160,14 +164,14 @@ def _train_step(batch_size: int) -> tuple[Callable, optax.GradientTransformation
     return jax.jit(step, donate_argnums=(0, 1), compiler_options=cpu_compiler_options()), tx
 
 
-def init_params(model: DigitClassifier, resolution: int, seed: int) -> Params:
+def init_params(model: DigitClassifier, resolution: int, seed: int, channels: int = 1) -> Params:
     """Flax's default initialisation (LeCun-normal kernels truncated at 2σ, zero biases) drawn with numpy.
 
     Same distribution as `model.init`, but XLA:CPU spends 4-8 s compiling the threefry init of this small net
     (measured, jax 0.10) and numpy takes milliseconds.
     """
     shapes = jax.eval_shape(
-        model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, resolution, resolution, 1), jnp.float32)
+        model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, resolution, resolution, channels), jnp.float32)
     )
     rng = np.random.default_rng(seed)
 
@@ -195,29 +199,39 @@ def _random_shift(x: jax.Array, key: jax.Array, max_shift: int) -> jax.Array:
     return crop(padded, offsets)
 
 
-@jax.jit
-def _apply(params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    return DigitClassifier().apply({"params": params}, x)
+@functools.partial(jax.jit, static_argnames="num_classes")
+def _apply(params: Params, x: jax.Array, num_classes: int = NUM_CLASSES) -> tuple[jax.Array, jax.Array]:
+    return DigitClassifier(num_classes).apply({"params": params}, x)
+
+
+def input_channels_and_classes(params: Params) -> tuple[int, int]:
+    """(input channels, classes) of DigitClassifier params, read from the first conv and the last dense kernel
+    (the digit classifier's 1 and 10 for params that are not a DigitClassifier's: their inputs are checked first)."""
+    try:
+        return int(params["Conv_0"]["kernel"].shape[2]), int(params["Dense_1"]["kernel"].shape[1])
+    except (KeyError, TypeError, IndexError):
+        return 1, NUM_CLASSES
 
 
 def classifier_outputs(params: Params, images: np.ndarray, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """(logits (N, 10), features (N, 128)) as float32 host arrays, `batch_size` images per call (padded to one
-    compiled shape)."""
-    x = _model_input(images)
+    """(logits (N, classes), features (N, 128)) as float32 host arrays, `batch_size` images per call (padded to one
+    compiled shape). The channel and class counts are the params' own (1 and 10 for the digit classifier)."""
+    channels, num_classes = input_channels_and_classes(params)
+    x = _model_input(images, channels)
     n = x.shape[0]
     logits, feats = [], []
     for start in range(0, n, batch_size):
         batch = x[start : start + batch_size]
         if n > batch_size and len(batch) < batch_size:
             batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - len(batch), axis=0)])
-        lg, ft = _apply(params, jnp.asarray(batch))
+        lg, ft = _apply(params, jnp.asarray(batch), num_classes=num_classes)
         logits.append(np.asarray(lg))
         feats.append(np.asarray(ft))
     return np.concatenate(logits)[:n], np.concatenate(feats)[:n]
 
 
 def classify(params: Params, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted labels (N,) int32, class probabilities (N, 10) float32)."""
+    """(predicted labels (N,) int32, class probabilities (N, classes) float32)."""
     logits, _ = classifier_outputs(params, images)
     return logits.argmax(axis=1).astype(np.int32), np.asarray(jax.nn.softmax(logits, axis=1))
 
@@ -319,12 +333,15 @@ def load_or_train_classifier(
     return TrainedClassifier(params, dataset, resolution, seed, acc, sha, seconds, path)
 
 
-def _model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 0..255 or float [-1, 1] (N, H, W, 1) -> float32 [-1, 1]; anything else is rejected with the fix."""
+def _model_input(images: np.ndarray, channels: int = 1) -> np.ndarray:
+    """uint8 0..255 or float [-1, 1] (N, H, W, channels) -> float32 [-1, 1]; anything else is rejected with the fix."""
     images = np.asarray(images)
-    if images.ndim == 3:
+    if images.ndim == 3 and channels == 1:
         images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] != 1:
+    if channels != 1:
+        if images.ndim != 4 or images.shape[-1] != channels:
+            raise DataError(f"this classifier takes (N, H, W, {channels}) images, got shape {images.shape}.")
+    elif images.ndim != 4 or images.shape[-1] != 1:
         raise DataError(
             f"the digit classifier takes grey images (N, H, W, 1), got shape {images.shape}; classify the "
             "channels of a Stacked-MNIST image one at a time (gan_jax.metrics.image_modes.stacked_channel_labels)."

@@ -75,6 +75,22 @@ class CTGANConfig(ModelConfig):
     cond_loss_weight: float = 1.0  # weight of the generator's conditional cross-entropy
 
 
+@dataclass
+class CycleGANConfig(ModelConfig):
+    """CycleGAN's ResNet generator and PatchGAN critic (the reference repo's defaults: resnet_9blocks, ngf 64,
+    n_layers_D 3, instance norm) and the weights of its losses (family=cyclegan)."""
+
+    ngf: int = 64  # generator width (the reference's --ngf)
+    n_blocks: int = 9  # residual blocks (resnet_9blocks; 6 for resnet_6blocks)
+    n_downsampling: int = 2  # stride-2 convs before the blocks (image sides must divide by 2**this)
+    ndf: int = 64  # critic width (--ndf)
+    n_layers: int = 3  # PatchGAN depth (--n_layers_D): receptive field 70 px at 3, 34 px at 2, 16 px at 1
+    norm: str = "instance"  # instance | batch (--norm)
+    cycle_weight: float = 10.0  # λ_A = λ_B (--lambda_A, --lambda_B)
+    identity_weight: float = 0.5  # identity loss weight as a fraction of λ (--lambda_identity; 0: off)
+    pool_size: int = 50  # fake images each critic's history pool keeps (--pool_size; 0: no pool)
+
+
 def _choice(value: str, key: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{key}={value!r} is not a valid choice; choose one of: {', '.join(allowed)}")
@@ -126,6 +142,19 @@ def _check_ctgan(cfg: Config) -> None:
         raise ConfigError(f"model.cond_loss_weight={m.cond_loss_weight} must be >= 0")
     if m.conditioning != "none":
         raise ConfigError("model=ctgan conditions on table columns itself; set model.conditioning=none")
+
+
+def _check_cyclegan(cfg: Config) -> None:
+    m = cfg.model
+    _choice(m.norm, "model.norm", ("instance", "batch"))
+    for key in ("ngf", "ndf", "n_layers"):
+        if getattr(m, key) < 1:
+            raise ConfigError(f"model.{key}={getattr(m, key)} must be >= 1")
+    for key in ("n_blocks", "n_downsampling", "pool_size", "cycle_weight", "identity_weight"):
+        if getattr(m, key) < 0:
+            raise ConfigError(f"model.{key}={getattr(m, key)} must be >= 0")
+    if m.conditioning != "none":
+        raise ConfigError("model=cyclegan translates images and takes no class labels; set model.conditioning=none")
 
 
 def _conditioning(cfg: ModelConfig, source: Any) -> dict[str, Any]:
@@ -239,3 +268,23 @@ def build_ctgan(cfg: CTGANConfig, source: Any) -> tuple[Any, Any]:
     output_info = source.info["transformer"].output_info
     generator = TableGenerator(output_info, tuple(cfg.g_widths), cfg.gumbel_tau, cfg.cond_loss_weight)
     return generator, TableCritic(tuple(cfg.d_widths), cfg.pack, cfg.d_dropout)
+
+
+@MODELS.register("cyclegan", config=CycleGANConfig, yaml=True, validate=_check_cyclegan, family="cyclegan")
+def build_cyclegan(cfg: CycleGANConfig, source: Any) -> tuple[Any, Any]:
+    """One ResNet generator and one PatchGAN critic architecture; the family holds two parameter sets of each."""
+    from gan_jax.models import cyclegan
+
+    if source.kind != "unpaired":
+        raise ConfigError(
+            f"model=cyclegan translates between two image domains: use data=unpaired data.a=<dataset> "
+            f"data.b=<dataset> (got data={source.name})"
+        )
+    size, channels = source.example_shape[0], source.example_shape[-1]
+    if size % 2**cfg.n_downsampling or cyclegan.patch_logits_size(size, cfg.n_layers) < 1:
+        raise ConfigError(
+            f"data.resolution={size} does not fit model.n_downsampling={cfg.n_downsampling} (sides divisible by "
+            f"{2**cfg.n_downsampling}) and model.n_layers={cfg.n_layers} (at least one critic patch); lower them"
+        )
+    generator = cyclegan.ResnetGenerator(channels, cfg.ngf, cfg.n_blocks, cfg.n_downsampling, cfg.norm)
+    return generator, cyclegan.PatchDiscriminator(cfg.ndf, cfg.n_layers, cfg.norm)
