@@ -50,6 +50,9 @@ def test_configs_compose_and_bad_pairs_are_one_line():
     family = build_family(cfg, build_source(cfg.data))
     assert family.name == "cyclegan" and family.pool_size == 3 and family.cycle_weight == 10.0
     assert cfg.optim.g.schedule == "constant_linear" and cfg.loss.name == "lsgan"
+    ref = make_config("experiment=cyclegan", "data.a=digits", "data.b=mnist", "logger=none")  # the reference's
+    assert (ref.train.batch_size, ref.model.ngf, ref.model.n_blocks, ref.model.n_layers) == (1, 64, 9, 3)
+    assert ref.optim.d.schedule == "constant_linear" and ref.loss.name == "lsgan" and ref.model.pool_size == 50
     cases = [
         (("model=cyclegan", "data=digits"), "family=cyclegan translates between two image domains"),
         (("experiment=cyclegan_digits_mnist", "data.b=null"), r"data.a=<dataset> and data.b=<dataset>"),
