@@ -2,7 +2,7 @@
 """Times the jitted train step after compilation and prints one JSON object per case.
 
     python scripts/benchmark.py                  # toy_ring MLP (batch 512) and the 32x32 DCGAN (batch 64)
-    python scripts/benchmark.py --torch          # also runs scripts/torch_reference.py on the same machine
+    python scripts/benchmark.py --torch          # also runs scripts/torch_reference.py: its rows, and speedups
     python scripts/benchmark.py --case inception # FID Inception feature extraction (needs the converted weights)
     python scripts/benchmark.py --case population # toy_ring: 16 GANs vmapped in one program against 1 GAN
     python scripts/benchmark.py --case sngan32     # experiments/sngan_cifar10's step (also sngan32_bf16)
@@ -33,7 +33,7 @@ from gan_jax.config import register_configs, to_config
 from gan_jax.data.images import ImageData
 from gan_jax.data.source import build_source, image_source
 from gan_jax.families.catalog import build_family
-from gan_jax.train.step import make_train_fn
+from gan_jax.train.step import make_train_fn, train_steps
 
 # The networks the README's speed table and the PyTorch reference measure (the default experiment runs 3x128).
 TOY_WIDTHS = ["model.g_widths=[256,256,256]", "model.d_widths=[256,256,256]"]
@@ -65,8 +65,20 @@ def build(case: str):
     return gan, source, gan.init(cfg.seed)
 
 
-def time_case(case: str, steps_per_call: int, min_seconds: float) -> dict:
+TORCH_CASES = ("toy_mlp", "dcgan32", "cyclegan")  # the cases scripts/torch_reference.py mirrors
+
+
+def step_flops(gan, state, arrays) -> float:
+    """FLOPs of one train step by XLA's cost analysis of the lowered (unoptimised) program: what the model asks
+    for, before fusion; a loop's body would be counted once, so this always lowers a single step."""
+    analysis = jax.jit(train_steps(gan, 1)).lower(state, arrays).cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, list) else analysis
+    return float(analysis.get("flops", float("nan")))
+
+
+def time_case(case: str, steps_per_call: int, min_seconds: float, peak_gflops: float | None = None) -> dict:
     gan, source, state = build(case)
+    flops = step_flops(gan, state, source.arrays)
     t0 = time.perf_counter()
     fn = make_train_fn(gan, steps_per_call).lower(state, source.arrays).compile()
     compile_s = time.perf_counter() - t0
@@ -78,12 +90,16 @@ def time_case(case: str, steps_per_call: int, min_seconds: float) -> dict:
         steps += steps_per_call
         jax.block_until_ready(state)
     elapsed = time.perf_counter() - t0
+    gflops_per_s = flops * steps / elapsed / 1e9
     return {
         "case": case,
         "framework": "jax",
         "steps_per_call": steps_per_call,
         "steps_per_s": steps / elapsed,
         "ms_per_step": 1000 * elapsed / steps,
+        "flops_per_step": flops,
+        "gflops_per_s": gflops_per_s,
+        **({"fraction_of_peak": gflops_per_s / peak_gflops} if peak_gflops else {}),
         "compile_s": compile_s,
         "device": jax.devices()[0].device_kind,
         "jax": jax.__version__,
@@ -171,6 +187,10 @@ def main() -> None:
         help="fused steps per dispatch (default: 1 and 100 for toy_mlp, 1 and 50 for cyclegan, else 1)",
     )
     parser.add_argument("--torch", action="store_true", help="also time scripts/torch_reference.py")
+    parser.add_argument("--torch-steps", type=int, default=20, help="timed steps of the PyTorch reference")
+    parser.add_argument(
+        "--peak-gflops", type=float, default=None, help="the device's fp32 peak, to report fraction_of_peak"
+    )
     parser.add_argument("--inception-batch", type=int, default=50, help="batch size of the inception case")
     parser.add_argument("--members", type=int, default=16, help="population size of the population case")
     args = parser.parse_args()
@@ -187,11 +207,36 @@ def main() -> None:
             print(json.dumps(time_inception(args.inception_batch, args.seconds)), flush=True)
             continue
         ks = args.steps_per_call or {"toy_mlp": [1, 100], "cyclegan": [1, 50]}.get(case, [1])
-        for k in ks:
-            print(json.dumps(time_case(case, k, args.seconds)), flush=True)
+        rows = [time_case(case, k, args.seconds, args.peak_gflops) for k in ks]
+        for row in rows:
+            print(json.dumps(row), flush=True)
         if args.torch:
-            ref = Path(__file__).with_name("torch_reference.py")
-            subprocess.run([sys.executable, str(ref), "--case", case], check=True)
+            compare_with_torch(case, rows, args.torch_steps)
+
+
+def compare_with_torch(case: str, rows: list[dict], steps: int) -> None:
+    """Runs scripts/torch_reference.py on the same case in this run and prints its row, then one comparison row
+    per JAX row: both times and the speedup (torch ms / jax ms), with the FLOP rate of each."""
+    if case not in TORCH_CASES:
+        print(json.dumps({"case": case, "framework": "torch-eager", "skipped": "no PyTorch reference yet"}))
+        return
+    ref = Path(__file__).with_name("torch_reference.py")
+    cmd = [sys.executable, str(ref), "--case", case, "--steps", str(steps)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    torch_row = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+    print(json.dumps(torch_row), flush=True)
+    for row in rows:
+        comparison = {
+            "case": case,
+            "comparison": "jax_vs_torch_eager",
+            "steps_per_call": row["steps_per_call"],
+            "jax_ms_per_step": row["ms_per_step"],
+            "torch_ms_per_step": torch_row["ms_per_step"],
+            "speedup": torch_row["ms_per_step"] / row["ms_per_step"],
+            "jax_gflops_per_s": row["gflops_per_s"],
+            "torch_gflops_per_s": row["flops_per_step"] / torch_row["ms_per_step"] / 1e6,
+        }
+        print(json.dumps(comparison), flush=True)
 
 
 if __name__ == "__main__":
