@@ -31,6 +31,20 @@ def make_config(*overrides: str) -> Config:
         return to_config(compose("config", overrides=expand_dict_overrides(overrides)))
 
 
+def poisoned_sampler(sample, rate: float, field: str = "x"):
+    """A family's sampler that turns `field` of a pseudo-random share `rate` of its batches into NaN (the
+    divergence guard tests)."""
+    import jax
+    import jax.numpy as jnp
+
+    def draw(arrays, key, n):
+        batch = sample(arrays, key, n)
+        poison = jax.random.uniform(jax.random.fold_in(key, 7)) < rate
+        return {**batch, field: jnp.where(poison, jnp.nan, batch[field])}
+
+    return draw
+
+
 def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto` (the default in pyproject.toml): one worker per core, at most 4, since each worker holds its own
     JAX, torch and XLA caches (about 1.5 GB) and the CLI tests start processes of their own."""

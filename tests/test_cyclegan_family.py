@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import make_config, poisoned_sampler
 
 from gan_jax.api import load
 from gan_jax.data.images import to_uint8
@@ -122,21 +122,12 @@ def test_population_member_is_its_single_run(tmp_path):
     assert read_metrics(tmp_path / "pop" / "members" / "0" / "metrics.jsonl")[0]["g_loss"] != ours[0]["g_loss"]
 
 
-def _poisoned(sample, rate: float):
-    def draw(arrays, key, n):
-        batch = sample(arrays, key, n)
-        poison = jax.random.uniform(jax.random.fold_in(key, 7)) < rate
-        return {**batch, "a": jnp.where(poison, jnp.nan, batch["a"])}
-
-    return draw
-
-
 @pytest.mark.parametrize("mode", ["skip", "stop"])
 def test_divergence_guard(mode):
     cfg = make_config(*TINY, f"train.on_nonfinite={mode}")
     source = build_source(cfg.data)
     family = build_family(cfg, source)
-    poisoned = dataclasses.replace(family, sample=_poisoned(source.sample, 0.3))
+    poisoned = dataclasses.replace(family, sample=poisoned_sampler(source.sample, 0.3, "a"))
     state, _ = make_train_fn(poisoned, 20)(family.init(0), source.arrays)
     assert all(np.isfinite(x).all() for x in _leaves((state.nets, state.extra)))
     if mode == "skip":

@@ -69,7 +69,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import make_config, poisoned_sampler
 
 from gan_jax.data import images
 from gan_jax.data.source import build_source
@@ -290,24 +290,13 @@ def test_divergence_stops_with_step_and_quantity(tmp_path, capsys):
     assert "optim.g.lr" in capsys.readouterr().err  # the changed setting was reported on resume
 
 
-def _poisoned(sample, rate: float):
-    """A sampler that returns NaN batches for a pseudo-random share of draws."""
-
-    def draw(arrays, key, n):
-        batch = sample(arrays, key, n)
-        poison = jax.random.uniform(jax.random.fold_in(key, 7)) < rate
-        return {**batch, "x": jnp.where(poison, jnp.nan, batch["x"])}
-
-    return draw
-
-
 @pytest.mark.parametrize("mode", ["skip", "stop"])
 def test_nonfinite_guard_modes(mode):
     cfg = make_config(*TINY, f"train.on_nonfinite={mode}")
     source = build_source(cfg.data)
     gan = build_family(cfg, source)
     state = gan.init(0)
-    fn = make_train_fn(dataclasses.replace(gan, sample=_poisoned(source.sample, 0.2)), 50)
+    fn = make_train_fn(dataclasses.replace(gan, sample=poisoned_sampler(source.sample, 0.2)), 50)
     state, metrics = fn(state, source.arrays)
     params = (state.nets["G"].params, state.nets["D"].params)
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(params))

@@ -127,8 +127,8 @@ class CycleGAN(Family):
 
     def sampler(self, batch_size: int) -> Callable[..., Array]:
         """`fn(state, key, x)`: G_ab's translations of a batch of A images (`translator` for either way)."""
-        translate = make_translator(self, "a2b")
-        return jax.jit(lambda state, key, x: translate(state, x)[0])
+        translate = make_translator(self, "a2b")  # jitted once per family and direction
+        return lambda state, key, x: translate(state, x)[0]
 
     def translator(self, direction: str) -> Callable[[TrainState, Array], tuple[Array, Array]]:
         """Jitted `fn(state, x) -> (translation, reconstruction)` for direction a2b or b2a (evaluation mode)."""
