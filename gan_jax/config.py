@@ -257,6 +257,17 @@ class SampleConfig:
     # grid row; null: n samples cycling through all classes
     label: Any = None
     condition: ConditionConfig = field(default_factory=ConditionConfig)  # table runs only
+    # StyleGAN2 runs (family=stylegan2): what to draw (samples | style_mixing | interpolation), truncation ψ
+    # towards w_avg for layers below the cutoff (null: all), and the noise inputs (random | const | none)
+    mode: str = "samples"
+    truncation_psi: float = 1.0
+    truncation_cutoff: int | None = None
+    noise_mode: str = "const"
+    row_seeds: list[int] = field(default_factory=lambda: [85, 100, 75, 458, 1500])  # style_mixing: the reference's
+    col_seeds: list[int] = field(default_factory=lambda: [55, 821, 1789, 293])
+    col_styles: list[int] | None = None  # layers taken from the column seed (null: 0-6, the reference's)
+    interp_seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3])  # interpolation: strips between them
+    interp_frames: int = 8
 
 
 @dataclass

@@ -22,6 +22,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import jax
@@ -50,10 +51,15 @@ CASES = {
 RANDOM_IMAGE_CASES = ("dcgan32", "sngan32", "sngan32_bf16")  # random 32x32x3 uint8 images with 10 labels
 
 
-def build(case: str):
+def case_config(case: str, overrides: Sequence[str] = ()):
+    """The case's composed config; `overrides` come after the case's own (e.g. `train.batch_size=256`)."""
     register_configs()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = to_config(compose("config", overrides=CASES[case]))
+        return to_config(compose("config", overrides=[*CASES[case], *overrides]))
+
+
+def build(case: str, overrides: Sequence[str] = (), cfg=None):
+    cfg = case_config(case, overrides) if cfg is None else cfg
     if case in RANDOM_IMAGE_CASES:
         rng = np.random.default_rng(0)
         x = rng.integers(0, 256, (1024, 32, 32, 3), dtype=np.uint8)
@@ -76,8 +82,15 @@ def step_flops(gan, state, arrays) -> float:
     return float(analysis.get("flops", float("nan")))
 
 
-def time_case(case: str, steps_per_call: int, min_seconds: float, peak_gflops: float | None = None) -> dict:
-    gan, source, state = build(case)
+def time_case(
+    case: str,
+    steps_per_call: int,
+    min_seconds: float,
+    peak_gflops: float | None = None,
+    overrides: Sequence[str] = (),
+) -> dict:
+    cfg = case_config(case, overrides)
+    gan, source, state = build(case, cfg=cfg)
     flops = step_flops(gan, state, source.arrays)
     t0 = time.perf_counter()
     fn = make_train_fn(gan, steps_per_call).lower(state, source.arrays).compile()
@@ -94,6 +107,9 @@ def time_case(case: str, steps_per_call: int, min_seconds: float, peak_gflops: f
     return {
         "case": case,
         "framework": "jax",
+        "batch_size": cfg.train.batch_size,
+        "compute_dtype": getattr(cfg.model, "compute_dtype", "float32"),
+        **({"overrides": list(overrides)} if overrides else {}),
         "steps_per_call": steps_per_call,
         "steps_per_s": steps / elapsed,
         "ms_per_step": 1000 * elapsed / steps,
@@ -107,15 +123,20 @@ def time_case(case: str, steps_per_call: int, min_seconds: float, peak_gflops: f
     }
 
 
-def time_inception(batch_size: int, min_seconds: float) -> dict:
-    """Images/s of FID feature extraction (32x32x3 uint8 -> resize -> pool3), after compilation."""
+def time_inception(batch_size: int, min_seconds: float, random_weights: bool = False) -> dict:
+    """Images/s of FID feature extraction (32x32x3 uint8 -> resize -> pool3), after compilation. Without the
+    converted weights: skipped, or with `random_weights` timed on random weights of the same shapes (the speed
+    does not depend on their values; such features are no FID features)."""
     from gan_jax.errors import GanJaxError
     from gan_jax.metrics.features import load_inception
 
+    weights_note = None
     try:
         extractor = load_inception()
     except GanJaxError as e:
-        return {"case": "inception", "skipped": str(e)}
+        if not random_weights:
+            return {"case": "inception", "skipped": str(e)}
+        extractor, weights_note = random_inception(), f"random (no converted weights: {e})"
     x = np.random.default_rng(0).integers(0, 256, (batch_size, 32, 32, 3), dtype=np.uint8)
     t0 = time.perf_counter()
     jax.block_until_ready(extractor(x))
@@ -132,19 +153,31 @@ def time_inception(batch_size: int, min_seconds: float) -> dict:
         "images_per_s": images / elapsed,
         "compile_s": compile_s,
         "weights_sha256": extractor.protocol["weights_sha256"],
+        **({"weights": weights_note} if weights_note else {}),
         "device": jax.devices()[0].device_kind,
         "jax": jax.__version__,
         "python": platform.python_version(),
     }
 
 
-def time_population(members: int, steps_per_call: int, min_seconds: float) -> dict:
+def random_inception():
+    """The FID Inception extractor on random weights of the converted file's shapes (for timing only)."""
+    from flax.traverse_util import unflatten_dict
+
+    from gan_jax.metrics.features import InceptionExtractor, expected_param_shapes
+
+    rng = np.random.default_rng(0)
+    flat = {k: (0.05 * rng.standard_normal(shape)).astype(np.float32) for k, shape in expected_param_shapes().items()}
+    return InceptionExtractor(unflatten_dict(flat), {"sha256": "random"})
+
+
+def time_population(members: int, steps_per_call: int, min_seconds: float, overrides: Sequence[str] = ()) -> dict:
     """toy_ring (the default experiment) as a population of `members` GANs, vmapped in one program (members=1:
     the plain single-GAN program). Reports member-steps per second: 16 members at the time of one would be 16x."""
     from gan_jax.train.sharding import Plan
 
     register_configs()
-    overrides = ["experiment=toy_ring", f"train.population={members}", "parallel.devices=1", *TOY_WIDTHS]
+    overrides = ["experiment=toy_ring", f"train.population={members}", "parallel.devices=1", *TOY_WIDTHS, *overrides]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = to_config(compose("config", overrides=overrides))
     plan = Plan(cfg)
@@ -165,6 +198,7 @@ def time_population(members: int, steps_per_call: int, min_seconds: float) -> di
     return {
         "case": "population",
         "members": members,
+        "batch_size": cfg.train.batch_size,
         "steps_per_call": steps_per_call,
         "ms_per_step": 1000 * elapsed / steps,
         "member_steps_per_s": members * steps / elapsed,
@@ -193,6 +227,11 @@ def main() -> None:
     )
     parser.add_argument("--inception-batch", type=int, default=50, help="batch size of the inception case")
     parser.add_argument("--members", type=int, default=16, help="population size of the population case")
+    parser.add_argument(
+        "--inception-random-weights",
+        action="store_true",
+        help="without the converted weights, time the inception case on random weights (same speed)",
+    )
     args = parser.parse_args()
     cases = [*CASES, "inception", "population"] if args.case == "all" else [args.case]
     for case in cases:
@@ -204,7 +243,8 @@ def main() -> None:
             print(json.dumps({**many, "time_vs_one": many["ms_per_step"] / one["ms_per_step"]}), flush=True)
             continue
         if case == "inception":
-            print(json.dumps(time_inception(args.inception_batch, args.seconds)), flush=True)
+            row = time_inception(args.inception_batch, args.seconds, args.inception_random_weights)
+            print(json.dumps(row), flush=True)
             continue
         ks = args.steps_per_call or {"toy_mlp": [1, 100], "cyclegan": [1, 50]}.get(case, [1])
         rows = [time_case(case, k, args.seconds, args.peak_gflops) for k in ks]

@@ -2,6 +2,12 @@
 
 Standalone (needs `torch`; the gan_jax package never imports it). Prints one JSON object per case, e.g.
     python scripts/torch_reference.py --case all --steps 20 --warmup 3 --threads 2
+    python scripts/torch_reference.py --case dcgan32 --device cuda --batch 256 --dtype float32 bfloat16 \
+        --mode eager compile --tf32 --keep-going     # one row per mode and dtype (scripts/device_check.py)
+`--dtype bfloat16` runs the forward passes (and losses) under `torch.autocast(dtype=torch.bfloat16)`, parameters
+and Adam in float32, like `model.compute_dtype=bfloat16` in JAX; `--mode compile` wraps every network in
+`torch.compile` (the optimizer and the step's Python stay eager); `--tf32` lets float32 matmuls use TF32 on CUDA
+(`torch.set_float32_matmul_precision("high")`; cuDNN convolutions use TF32 by default), as XLA does by default.
 `dcgan32` is PyTorch-StudioGAN's CIFAR-10 `deep_conv` (G 3,812,355 / D 2,931,009 parameters), batch 64,
 n_critic 2; `toy_mlp` is a 2-D 8-Gaussians MLP GAN, batch 512, n_critic 1. Both use the non-saturating loss
 and Adam(2e-4, betas=(0.5, 0.999)); real and fake batches go through D separately, as in the JAX step.
@@ -13,6 +19,8 @@ n_layers 2, batch 8.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import itertools
 import json
 import math
@@ -72,34 +80,44 @@ def toy_critic() -> nn.Module:
     )  # fmt: skip
 
 
-def eight_gaussians(n: int, std: float = 0.02) -> torch.Tensor:
+def eight_gaussians(n: int, std: float = 0.02, device: str | torch.device = "cpu") -> torch.Tensor:
     """n points from 8 Gaussians centred on the unit circle, drawn fresh each call (as the JAX toy source does)."""
-    angles = torch.randint(0, 8, (n,)).float() * (2 * math.pi / 8)
+    angles = torch.randint(0, 8, (n,), device=device).float() * (2 * math.pi / 8)
     centres = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
-    return centres + std * torch.randn(n, 2)
+    return centres + std * torch.randn(n, 2, device=device)
 
 
 def make_step(
-    gen: nn.Module, crit: nn.Module, real: Callable[[], torch.Tensor], z_dim: int, batch: int, n_critic: int
+    gen: nn.Module,
+    crit: nn.Module,
+    real: Callable[[], torch.Tensor],
+    z_dim: int,
+    batch: int,
+    n_critic: int,
+    device: str | torch.device = "cpu",
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> Callable[[], None]:
-    """One GAN step: n_critic D updates (real and fake forwarded separately), then one G update."""
+    """One GAN step: n_critic D updates (real and fake forwarded separately), then one G update. `autocast()`
+    is entered around the forward passes and losses (backward and the optimizer steps run outside it)."""
     g_opt = torch.optim.Adam(gen.parameters(), lr=2e-4, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(crit.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    ones, zeros = torch.ones(batch), torch.zeros(batch)
+    ones, zeros = torch.ones(batch, device=device), torch.zeros(batch, device=device)
 
     def step() -> None:
         for _ in range(n_critic):
-            with torch.no_grad():
-                fake = gen(torch.randn(batch, z_dim))
-            d_loss = F.binary_cross_entropy_with_logits(crit(real()), ones)
-            d_loss = d_loss + F.binary_cross_entropy_with_logits(crit(fake), zeros)
+            with torch.no_grad(), autocast():
+                fake = gen(torch.randn(batch, z_dim, device=device))
+            with autocast():
+                d_loss = F.binary_cross_entropy_with_logits(crit(real()), ones)
+                d_loss = d_loss + F.binary_cross_entropy_with_logits(crit(fake), zeros)
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()
         # As in the JAX step (and StudioGAN's toggle_grad), the G update runs D in training mode (batch
         # statistics) without computing D's weight gradients.
         crit.requires_grad_(False)
-        g_loss = F.binary_cross_entropy_with_logits(crit(gen(torch.randn(batch, z_dim))), ones)
+        with autocast():
+            g_loss = F.binary_cross_entropy_with_logits(crit(gen(torch.randn(batch, z_dim, device=device))), ones)
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         g_opt.step()
@@ -294,73 +312,189 @@ def _cyclegan_critic_loss(net: nn.Module, real: torch.Tensor, fake: torch.Tensor
 
 
 def cyclegan_step(
-    batch: int, resolution: int, channels: int, ngf: int, n_blocks: int, ndf: int, n_layers: int, pool_size: int = 50
+    batch: int,
+    resolution: int,
+    channels: int,
+    ngf: int,
+    n_blocks: int,
+    ndf: int,
+    n_layers: int,
+    pool_size: int = 50,
+    device: str | torch.device = "cpu",
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    wrap: Callable[[nn.Module], nn.Module] = lambda net: net,
 ) -> Callable[[], None]:
     """experiments/cyclegan_digits_mnist's step in the reference's code path: fresh random batches of both
-    domains each step (images from a fixed bank, as a data loader would hand them), pools of 50."""
-    nets = cyclegan_nets(channels, ngf, n_blocks, ndf, n_layers)
+    domains each step (images from a fixed bank, as a data loader would hand them), pools of 50. `autocast()`
+    is entered around the whole step (the reference's optimize_parameters runs its backward passes inside it);
+    `wrap` is applied to each network after its optimizer is made (e.g. torch.compile)."""
+    nets = {k: net.to(device) for k, net in cyclegan_nets(channels, ngf, n_blocks, ndf, n_layers).items()}
     opts = cyclegan_optimizers(nets)
+    nets = {k: wrap(net) for k, net in nets.items()}
     pools = {d: ImagePool(pool_size, seed=i) for i, d in enumerate("AB")}
-    bank = {d: torch.rand(1024, channels, resolution, resolution) * 2 - 1 for d in "AB"}
+    bank = {d: torch.rand(1024, channels, resolution, resolution, device=device) * 2 - 1 for d in "AB"}
 
     def step() -> None:
-        real_a, real_b = (bank[d][torch.randint(0, 1024, (batch,))] for d in "AB")
-        cyclegan_train_step(nets, opts, real_a, real_b, pools)
+        real_a, real_b = (bank[d][torch.randint(0, 1024, (batch,), device=device)] for d in "AB")
+        with autocast():
+            cyclegan_train_step(nets, opts, real_a, real_b, pools)
 
     return step
 
 
-def build_case(case: str) -> Callable[[], None]:
+CASES = ("dcgan32", "toy_mlp", "cyclegan")
+DEFAULT_BATCH = {"dcgan32": 64, "toy_mlp": 512, "cyclegan": 8}  # the JAX benchmark cases' batch sizes
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def build_case(
+    case: str,
+    device: str | torch.device = "cpu",
+    batch: int | None = None,
+    dtype: str = "float32",
+    compile_backend: str | None = None,
+) -> Callable[[], None]:
+    """The case's train step on `device` at `batch` (default: the case's), its forward passes under bf16
+    autocast for dtype="bfloat16", its networks wrapped in torch.compile(backend=compile_backend) if given."""
+    batch = DEFAULT_BATCH[case] if batch is None else batch
+    device = torch.device(device)
+    autocast = contextlib.nullcontext
+    if dtype != "float32":
+        autocast = functools.partial(torch.autocast, device.type, dtype=DTYPES[dtype])
+
+    def wrap(net: nn.Module) -> nn.Module:
+        return net if compile_backend is None else torch.compile(net, backend=compile_backend)
+
     if case == "dcgan32":
         gen, crit = dcgan32_generator(), dcgan32_critic()
         assert sum(p.numel() for p in gen.parameters()) == 3_812_355
         assert sum(p.numel() for p in crit.parameters()) == 2_931_009
-        images = torch.rand(1024, 3, 32, 32) * 2 - 1  # stand-in for CIFAR-10: the timing ignores pixel values
+        # stand-in for CIFAR-10: the timing ignores pixel values
+        images = torch.rand(1024, 3, 32, 32, device=device) * 2 - 1
 
         def real() -> torch.Tensor:
-            return images[torch.randint(0, images.shape[0], (64,))]
+            return images[torch.randint(0, images.shape[0], (batch,), device=device)]
 
-        return make_step(gen.train(), crit.train(), real, z_dim=128, batch=64, n_critic=2)
+        gen, crit = wrap(gen.to(device).train()), wrap(crit.to(device).train())
+        return make_step(gen, crit, real, z_dim=128, batch=batch, n_critic=2, device=device, autocast=autocast)
     if case == "toy_mlp":
-        return make_step(toy_generator(), toy_critic(), lambda: eight_gaussians(512), z_dim=16, batch=512, n_critic=1)
+        gen, crit = wrap(toy_generator().to(device)), wrap(toy_critic().to(device))
+
+        def points() -> torch.Tensor:
+            return eight_gaussians(batch, device=device)
+
+        return make_step(gen, crit, points, z_dim=16, batch=batch, n_critic=1, device=device, autocast=autocast)
     if case == "cyclegan":
-        return cyclegan_step(batch=8, resolution=32, channels=1, ngf=16, n_blocks=6, ndf=32, n_layers=2)
+        return cyclegan_step(
+            batch=batch, resolution=32, channels=1, ngf=16, n_blocks=6, ndf=32, n_layers=2,
+            device=device, autocast=autocast, wrap=wrap,
+        )  # fmt: skip
     raise ValueError(f"unknown case {case!r}")
 
 
-def time_case(case: str, steps: int, warmup: int) -> dict[str, object]:
-    step = build_case(case)
-    for _ in range(warmup):
+def resolve_device(device: str) -> torch.device:
+    """ "auto": CUDA when torch sees a GPU, else the CPU."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def time_case(
+    case: str,
+    steps: int,
+    warmup: int,
+    device: str = "cpu",
+    batch: int | None = None,
+    dtype: str = "float32",
+    mode: str = "eager",
+    compile_backend: str = "inductor",
+) -> dict[str, object]:
+    """Times `steps` steps after `warmup` untimed ones (at least one under mode="compile": the compilation,
+    reported as compile_s with the first step's own time)."""
+    dev = resolve_device(device)
+    backend = compile_backend if mode == "compile" else None
+    if mode not in ("eager", "compile"):
+        raise ValueError(f"unknown mode {mode!r}")
+    if mode == "compile":
+        # A fresh cache per run, and room for every graph: the networks share nn.Sequential.forward, and the
+        # critics run with and without weight gradients, each a recompilation (past the limit: silently eager).
+        torch._dynamo.reset()
+        for name in ("recompile_limit", "cache_size_limit"):
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, max(64, getattr(torch._dynamo.config, name)))
+    step = build_case(case, dev, batch, dtype, backend)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    sync()
+    t0 = time.perf_counter()
+    if mode == "compile" or warmup > 0:
         step()
+        sync()
+    first_step_s = time.perf_counter() - t0
+    for _ in range(warmup - 1):
+        step()
+    sync()
     start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
+    sync()
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    return {
+    row: dict[str, object] = {
         "case": case,
-        "framework": "torch-eager",
+        "framework": f"torch-{mode}",
         "steps_per_s": round(steps / elapsed, 3),
         "ms_per_step": round(1e3 * elapsed / steps, 2),
-        "device": "cpu",
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
         # CPU seconds of all threads per step: comparable across runs on a shared machine, where wall time is not.
         "cpu_ms_per_step": round(1e3 * cpu / steps, 2),
     }
+    if (device, batch, dtype, mode) != ("cpu", None, "float32", "eager"):  # the extended runs say what they ran
+        row.update(
+            dtype=dtype,
+            batch_size=DEFAULT_BATCH[case] if batch is None else batch,
+            steps=steps,
+            torch=torch.__version__,
+            tf32_matmul=torch.get_float32_matmul_precision() != "highest",
+            cudnn_tf32=torch.backends.cudnn.allow_tf32,
+        )
+        if mode == "compile":
+            row.update(compile_backend=compile_backend, compile_s=round(first_step_s, 3))
+    return row
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", choices=["dcgan32", "toy_mlp", "cyclegan", "all"], default="all")
+    ap.add_argument("--case", nargs="+", choices=[*CASES, "all"], default=["all"])
     ap.add_argument("--steps", type=int, default=20, help="timed steps after warm-up")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (allocator, oneDNN primitives)")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 keeps torch's default")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (CUDA when available)")
+    ap.add_argument("--batch", type=int, default=None, help="batch size (default: each case's)")
+    ap.add_argument("--dtype", nargs="+", choices=list(DTYPES), default=["float32"], help="bfloat16: autocast")
+    ap.add_argument("--mode", nargs="+", choices=["eager", "compile"], default=["eager"], help="compile: torch.compile")
+    ap.add_argument("--compile-backend", default="inductor", help="torch.compile backend (eager: tracing only)")
+    ap.add_argument("--tf32", action="store_true", help="float32 matmuls may use TF32 on CUDA")
+    ap.add_argument("--keep-going", action="store_true", help="print an error row for a failed run and go on")
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.tf32:
+        torch.set_float32_matmul_precision("high")
     torch.manual_seed(args.seed)
-    for case in ("dcgan32", "toy_mlp", "cyclegan") if args.case == "all" else (args.case,):
-        print(json.dumps(time_case(case, args.steps, args.warmup)), flush=True)
+    cases = CASES if "all" in args.case else args.case
+    for case, mode, dtype in itertools.product(cases, args.mode, args.dtype):
+        try:
+            row = time_case(case, args.steps, args.warmup, args.device, args.batch, dtype, mode, args.compile_backend)
+        except Exception as e:
+            if not args.keep_going:
+                raise
+            row = {"case": case, "framework": f"torch-{mode}", "dtype": dtype, "error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,31 @@ def _check_cyclegan(cfg: Config) -> None:
         raise ConfigError("family=cyclegan has no gradient penalty or R1 term; use loss=lsgan (the reference's) or ns")
 
 
+def _check_stylegan2(cfg: Config) -> None:
+    kind = _kind(cfg)
+    if kind != "images":
+        raise ConfigError(f"family=stylegan2 generates images; data={cfg.data.name} holds {kind} data")
+    if cfg.loss.name != "ns":
+        raise ConfigError(
+            f"family=stylegan2 trains with the reference's non-saturating logistic loss; set loss=ns, not "
+            f"loss={cfg.loss.name}"
+        )
+    if cfg.loss.r1_gamma or cfg.loss.label_smoothing or cfg.loss.label_flip_prob:
+        raise ConfigError(
+            "family=stylegan2 takes R1 from model.r1_gamma / model.r1_every (lazy, as the reference); remove "
+            "loss.r1_gamma, loss.label_smoothing and loss.label_flip_prob"
+        )
+    if cfg.train.n_critic != 1:
+        raise ConfigError(
+            f"family=stylegan2 makes one critic update per step; set train.n_critic=1, not {cfg.train.n_critic}"
+        )
+    if cfg.train.augment or cfg.train.instance_noise or cfg.train.ema_decay:
+        raise ConfigError(
+            "family=stylegan2 augments with ADA (model.augpipe, model.ada_target) and keeps its EMA by half-life "
+            "(model.ema_kimg); remove train.augment, train.instance_noise and train.ema_decay"
+        )
+
+
 def _build_gan(cfg: Config, source: Any) -> Any:
     from gan_jax.families import gan
 
@@ -109,9 +134,16 @@ def _build_cyclegan(cfg: Config, source: Any) -> Any:
     return cyclegan.build(cfg, source)
 
 
+def _build_stylegan2(cfg: Config, source: Any) -> Any:
+    from gan_jax.families import stylegan2
+
+    return stylegan2.build(cfg, source)
+
+
 FAMILIES.register("gan", _build_gan, validate=_check_gan)
 FAMILIES.register("ctgan", _build_ctgan, validate=_check_ctgan)
 FAMILIES.register("cyclegan", _build_cyclegan, validate=_check_cyclegan)
+FAMILIES.register("stylegan2", _build_stylegan2, validate=_check_stylegan2)
 
 
 def build_family(cfg: Config, source: Any) -> Any:

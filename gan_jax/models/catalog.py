@@ -91,6 +91,46 @@ class CycleGANConfig(ModelConfig):
     pool_size: int = 50  # fake images each critic's history pool keeps (--pool_size; 0: no pool)
 
 
+@dataclass
+class StyleGAN2Config(ModelConfig):
+    """StyleGAN2 (stylegan2-ada-pytorch's `training/networks.py`) and its training terms (`loss.py`,
+    `training_loop.py`, ADA), family=stylegan2. Defaults: the reference's `train.py` defaults (its --cfg=stylegan2
+    networks, --aug=ada --augpipe=bgc --target=0.6); the presets (experiment=stylegan2_cifar10, ...) set the rest.
+    Channels at resolution r: min(channel_base / r, channel_max)."""
+
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 8  # the reference's --map (cifar: 2)
+    mapping_lr_multiplier: float = 0.01
+    w_avg_beta: float = 0.995  # tracking of the mean w (truncation's centre)
+    channel_base: int = 32768  # the reference's fmaps * 32768
+    channel_max: int = 512
+    g_architecture: str = "skip"  # orig | skip | resnet
+    d_architecture: str = "resnet"  # orig | skip | resnet (cifar: orig)
+    mbstd_group_size: int = 4  # minibatch standard deviation: group size (cifar: 32) and channels
+    mbstd_num_channels: int = 1
+    # The top resolutions computed in bfloat16 on GPU/TPU (the reference's num_fp16_res, with conv_clamp); CPU
+    # runs compute in float32 whatever this says (XLA:CPU's bf16 convolutions are not faster).
+    num_bf16_res: int = 4
+    conv_clamp: float | None = 256.0  # clamp of every conv's output (the reference's 256; null: none)
+    r1_gamma: float = 10.0  # R1 weight γ (the reference's --gamma; cifar 0.01)
+    r1_every: int = 16  # lazy R1: every this many steps, scaled by it (D_reg_interval)
+    pl_weight: float = 2.0  # path-length regularisation weight (cifar: 0 = off)
+    pl_every: int = 4  # lazy path length (G_reg_interval)
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
+    style_mixing_prob: float = 0.9  # cifar: 0
+    ema_kimg: float = 10.0  # G's EMA half-life in thousands of images (cifar: 500)
+    ema_rampup: float = 0.0  # > 0: the half-life is at most nimg * this (cifar: 0.05); 0: none
+    augpipe: str = "bgc"  # ADA's pipeline (gan_jax/ada.py PRESETS)
+    augment_p: float = 0.0  # initial (or, with ada_target 0, fixed) augmentation probability
+    ada_target: float = 0.6  # r_t target of ADA's heuristic; 0: p stays at augment_p (0 and 0: no augmentation)
+    ada_interval: int = 4  # steps between adjustments of p
+    ada_kimg: float = 500.0  # thousands of images for p to move by 1
+    truncation_psi: float = 1.0  # sampling and evaluation (the reference's metrics use 1)
+    truncation_cutoff: int | None = None  # layers < cutoff are truncated (null: all)
+
+
 def _choice(value: str, key: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{key}={value!r} is not a valid choice; choose one of: {', '.join(allowed)}")
@@ -155,6 +195,36 @@ def _check_cyclegan(cfg: Config) -> None:
             raise ConfigError(f"model.{key}={getattr(m, key)} must be >= 0")
     if m.conditioning != "none":
         raise ConfigError("model=cyclegan translates images and takes no class labels; set model.conditioning=none")
+
+
+def _check_stylegan2(cfg: Config) -> None:
+    m = cfg.model
+    _choice(m.g_architecture, "model.g_architecture", ("orig", "skip", "resnet"))
+    _choice(m.d_architecture, "model.d_architecture", ("orig", "skip", "resnet"))
+    _choice(m.conditioning, "model.conditioning", ("none", "projection"))
+    for key in ("w_dim", "z_dim", "mapping_layers", "channel_base", "channel_max", "mbstd_group_size"):
+        if getattr(m, key) < 1:
+            raise ConfigError(f"model.{key}={getattr(m, key)} must be >= 1")
+    for key in ("r1_every", "pl_every", "pl_batch_shrink", "ada_interval"):
+        if getattr(m, key) < 1:
+            raise ConfigError(f"model.{key}={getattr(m, key)} must be >= 1")
+    for key in ("r1_gamma", "pl_weight", "pl_decay", "ema_kimg", "ema_rampup", "augment_p", "ada_target"):
+        if getattr(m, key) < 0:
+            raise ConfigError(f"model.{key}={getattr(m, key)} must be >= 0")
+    for key in ("style_mixing_prob", "augment_p", "ada_target"):
+        if getattr(m, key) > 1:
+            raise ConfigError(f"model.{key}={getattr(m, key)} must be in [0, 1]")
+    if m.ada_kimg <= 0:
+        raise ConfigError(f"model.ada_kimg={m.ada_kimg} must be positive")
+    if m.conv_clamp is not None and m.conv_clamp <= 0:
+        raise ConfigError(f"model.conv_clamp={m.conv_clamp} must be positive or null (no clamp)")
+    if not 0 < m.w_avg_beta < 1:
+        raise ConfigError(f"model.w_avg_beta={m.w_avg_beta} must be in (0, 1)")
+    if m.pack > 1:
+        raise ConfigError("model=stylegan2 has minibatch standard deviation instead of packing; set model.pack=1")
+    from gan_jax.ada import PRESETS
+
+    _choice(m.augpipe, "model.augpipe", tuple(PRESETS))
 
 
 def _conditioning(cfg: ModelConfig, source: Any) -> dict[str, Any]:
@@ -288,3 +358,48 @@ def build_cyclegan(cfg: CycleGANConfig, source: Any) -> tuple[Any, Any]:
         )
     generator = cyclegan.ResnetGenerator(channels, cfg.ngf, cfg.n_blocks, cfg.n_downsampling, cfg.norm)
     return generator, cyclegan.PatchDiscriminator(cfg.ndf, cfg.n_layers, cfg.norm)
+
+
+@MODELS.register("stylegan2", config=StyleGAN2Config, yaml=True, validate=_check_stylegan2, family="stylegan2")
+def build_stylegan2(cfg: StyleGAN2Config, source: Any) -> tuple[Any, Any]:
+    """StyleGAN2's generator (mapping + synthesis) and critic for the data's resolution and channels."""
+    from gan_jax.models import stylegan2
+
+    resolution, channels = _square_images(cfg, source)
+    if resolution < 8 or resolution & (resolution - 1):
+        raise ConfigError(
+            f"model=stylegan2 needs a power-of-two resolution >= 8, got {resolution}; set data.resolution "
+            "(e.g. 32 for MNIST / Fashion-MNIST's 28x28)"
+        )
+    c_dim = _conditioning(cfg, source).get("num_classes", 0)
+    import jax
+    import jax.numpy as jnp
+
+    accelerated = jax.default_backend() != "cpu"  # bf16 only where it pays: XLA:CPU runs it no faster
+    reduced = {"num_fp16_res": cfg.num_bf16_res if accelerated else 0, "compute_dtype": jnp.bfloat16}
+    common = {"channel_base": cfg.channel_base, "channel_max": cfg.channel_max, "conv_clamp": cfg.conv_clamp}
+    mapping = {
+        "num_layers": cfg.mapping_layers,
+        "lr_multiplier": cfg.mapping_lr_multiplier,
+        "w_avg_beta": cfg.w_avg_beta,
+    }
+    generator = stylegan2.Generator(
+        z_dim=cfg.z_dim,
+        c_dim=c_dim,
+        w_dim=cfg.w_dim,
+        img_resolution=resolution,
+        img_channels=channels,
+        mapping_kwargs=tuple(mapping.items()),  # pairs, not a dict: the family is hashed (jit, caches)
+        synthesis_kwargs=tuple({**common, **reduced, "architecture": cfg.g_architecture}.items()),
+    )
+    critic = stylegan2.Discriminator(
+        c_dim=c_dim,
+        img_resolution=resolution,
+        img_channels=channels,
+        architecture=cfg.d_architecture,
+        mbstd_group_size=cfg.mbstd_group_size,
+        mbstd_num_channels=cfg.mbstd_num_channels,
+        **common,
+        **reduced,
+    )
+    return generator, critic
