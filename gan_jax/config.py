@@ -180,8 +180,9 @@ class EvalConfig:
     every: int = 1000  # steps between diagnostics (and at the end); 0 = only at the end
     num_samples: int = 2500  # samples scored at each evaluation (toy diagnostics and image metrics)
     grid_samples: int = 64  # images in the sample grid
-    # auto: toy data -> mode diagnostics; digits/mnist -> classifier_fid, classifier_kid, classes; other images ->
-    # none. Names: see gan_jax/metrics/evaluator.py (fid, kid, prdc need the converted Inception weights).
+    # auto: toy data -> mode diagnostics; digits/mnist/fashion_mnist -> classifier_fid, classifier_kid, classes;
+    # other images -> none. Names: see gan_jax/metrics/evaluator.py (fid, kid, prdc need the converted Inception
+    # weights).
     metrics: list[str] = field(default_factory=lambda: ["auto"])
     cache_dir: str | None = None  # classifier/Inception weights and reference statistics ($GAN_JAX_CACHE)
     num_real: int = 0  # real images in the reference statistics; 0 = the whole dataset (split)

@@ -47,6 +47,10 @@ CASES = {
     # experiments/cyclegan_digits_mnist's step (32x32x1, ngf 16, 6 blocks, 34x34 PatchGAN, batch 8, pools of 50);
     # digits on both sides so no file is needed (speed does not depend on the images)
     "cyclegan": ["experiment=cyclegan_digits_mnist", "data.b=digits"],
+    # experiment=stylegan2_fashion's networks and losses (32x32x1, channel_max 128, z = w = 128, batch 32, lazy R1 and
+    # path length, style mixing) on digits (no file needed), ADA off as in the PyTorch mirror; timed in fused
+    # calls of 16 steps, so the lazy phases are amortised exactly (one R1 and four path-length steps per 16)
+    "stylegan2": ["experiment=stylegan2_fashion", "data=digits", "data.resolution=32", "model.ada_target=0"],
 }
 RANDOM_IMAGE_CASES = ("dcgan32", "sngan32", "sngan32_bf16")  # random 32x32x3 uint8 images with 10 labels
 
@@ -71,7 +75,7 @@ def build(case: str, overrides: Sequence[str] = (), cfg=None):
     return gan, source, gan.init(cfg.seed)
 
 
-TORCH_CASES = ("toy_mlp", "dcgan32", "cyclegan")  # the cases scripts/torch_reference.py mirrors
+TORCH_CASES = ("toy_mlp", "dcgan32", "cyclegan", "stylegan2")  # the cases scripts/torch_reference.py mirrors
 
 
 def step_flops(gan, state, arrays) -> float:
@@ -246,7 +250,7 @@ def main() -> None:
             row = time_inception(args.inception_batch, args.seconds, args.inception_random_weights)
             print(json.dumps(row), flush=True)
             continue
-        ks = args.steps_per_call or {"toy_mlp": [1, 100], "cyclegan": [1, 50]}.get(case, [1])
+        ks = args.steps_per_call or {"toy_mlp": [1, 100], "cyclegan": [1, 50], "stylegan2": [16]}.get(case, [1])
         rows = [time_case(case, k, args.seconds, args.peak_gflops) for k in ks]
         for row in rows:
             print(json.dumps(row), flush=True)

@@ -342,8 +342,8 @@ def cyclegan_step(
     return step
 
 
-CASES = ("dcgan32", "toy_mlp", "cyclegan")
-DEFAULT_BATCH = {"dcgan32": 64, "toy_mlp": 512, "cyclegan": 8}  # the JAX benchmark cases' batch sizes
+CASES = ("dcgan32", "toy_mlp", "cyclegan", "stylegan2")
+DEFAULT_BATCH = {"dcgan32": 64, "toy_mlp": 512, "cyclegan": 8, "stylegan2": 32}  # the JAX benchmark cases' batch sizes
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -389,7 +389,39 @@ def build_case(
             batch=batch, resolution=32, channels=1, ngf=16, n_blocks=6, ndf=32, n_layers=2,
             device=device, autocast=autocast, wrap=wrap,
         )  # fmt: skip
+    if case == "stylegan2":
+        return stylegan2_step(batch, device)
     raise ValueError(f"unknown case {case!r}")
+
+
+# experiment=stylegan2_fashion's networks and loss (benchmark.py's stylegan2 case; ADA off on both sides).
+STYLEGAN2_FASHION_SPEC = {
+    "channels": 1,
+    "z_dim": 128,
+    "w_dim": 128,
+    "channel_base": 2048,
+    "channel_max": 128,
+    "d_architecture": "resnet",
+    "mbstd_group": 4,
+    "gamma": 0.0064,
+    "ema_kimg": 10.0,
+    "pl_weight": 2.0,
+    "style_mixing": 0.9,
+    "batch": 32,
+}
+
+
+def stylegan2_step(batch: int, device: torch.device) -> Callable[[], None]:
+    """One reference training iteration per call (scripts/torch_stylegan2.py: checked bit for bit against
+    stylegan2-ada-pytorch by scripts/check_stylegan2_reference.py); lazy phases at their intervals, so any 16
+    consecutive calls hold one R1 and four path-length steps."""
+    import itertools
+
+    from torch_stylegan2 import CIFAR_SPEC, make_training, train_iteration
+
+    state = make_training({**CIFAR_SPEC, **STYLEGAN2_FASHION_SPEC, "batch": batch}, batch, str(device))
+    counter = itertools.count()
+    return lambda: train_iteration(state, next(counter))
 
 
 def resolve_device(device: str) -> torch.device:

@@ -1,9 +1,9 @@
 """The metric names `eval.metrics` may list, by the kind of data they score (toy | images | table).
 
-Image metrics that need the digit classifier apply to digits, mnist and stacked_mnist; the Inception ones need
-the converted FID Inception weights. A plug-in registers an image metric with its scorer,
-`METRICS.register("name", fn, kind="images")` where `fn(fake, real) -> {value name: float}` takes uint8 NHWC
-arrays; `eval.metrics=[name]` then runs it at every evaluation and in gan-jax-eval.
+Image metrics that need the digit classifier apply to digits, mnist and stacked_mnist, and with the same net trained
+on Fashion-MNIST to fashion_mnist; the Inception ones need the converted FID Inception weights. A plug-in registers
+an image metric with its scorer, `METRICS.register("name", fn, kind="images")` where `fn(fake, real) -> {value name:
+float}` takes uint8 NHWC arrays; `eval.metrics=[name]` then runs it at every evaluation and in gan-jax-eval.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ TABLE_METRICS = ("quality", "ml_efficacy", "dcr")
 
 METRICS.register("mixture", "mixture", kind="toy")
 for _name in CLASSIFIER_METRICS:
-    METRICS.register(_name, _name, kind="images", needs="digit classifier")
+    METRICS.register(_name, _name, kind="images", needs="digit or Fashion-MNIST classifier")
 for _name in INCEPTION_METRICS:
     METRICS.register(_name, _name, kind="images", needs="FID Inception weights")
 for _name in TABLE_METRICS:

@@ -2,8 +2,8 @@
 
 Metric names (`eval.metrics`):
 
-- `classifier_fid`, `classifier_kid`: FID / KID on the penultimate features of the small digit classifier
-  (`gan_jax.metrics.classifier`): fast on a CPU, comparable only with other gan_jax classifier numbers.
+- `classifier_fid`, `classifier_kid`: FID / KID on the penultimate features of the small digit (or Fashion-MNIST)
+  classifier (`gan_jax.metrics.classifier`): fast on a CPU, comparable only with other gan_jax classifier numbers.
 - `classes`: predicted-class histogram of the samples: `classes_covered`, `class_reverse_kl` (KL(generated ‖ data)),
   `class_forward_kl` (inf when a class is missing).
 - `class_accuracy` (class-conditional models): the samples drawn for class k are classified as k this often:
@@ -36,7 +36,7 @@ from gan_jax.metrics.prdc import prdc as prdc_fn
 from gan_jax.registry import METRICS
 
 IMAGE_METRICS = CLASSIFIER_METRICS + INCEPTION_METRICS  # the registered image metrics (metrics/catalog.py)
-CLASSIFIER_DATASETS = ("digits", "mnist", "stacked_mnist")
+CLASSIFIER_DATASETS = ("digits", "mnist", "fashion_mnist", "stacked_mnist")
 DUPLICATE_THRESHOLD = 0.05  # classifier-feature distance, relative to the real data's median nearest-neighbour gap
 
 
@@ -45,7 +45,7 @@ def default_image_metrics(dataset: str, conditional: bool = False) -> list[str]:
     (with the per-class accuracy of a class-conditional model)."""
     if dataset == "stacked_mnist":
         return ["classifier_fid", "stacked_modes"]
-    if dataset in ("digits", "mnist"):
+    if dataset in ("digits", "mnist", "fashion_mnist"):
         return ["classifier_fid", "classifier_kid", "classes"] + (["class_accuracy"] if conditional else [])
     return []
 
@@ -56,7 +56,7 @@ def plugin_image_metrics() -> tuple[str, ...]:
 
 
 def check_metrics(metrics: list[str], dataset: str) -> None:
-    """Refuse unknown metric names, and classifier metrics on data no digit classifier understands."""
+    """Refuse unknown metric names, and classifier metrics on data no gan_jax classifier understands."""
     for name in metrics:
         if name == "is":
             raise ConfigError(
@@ -68,8 +68,8 @@ def check_metrics(metrics: list[str], dataset: str) -> None:
             raise ConfigError(f"eval.metrics: unknown image metric {name!r}; choose from {names}")
         if name in CLASSIFIER_METRICS and dataset not in CLASSIFIER_DATASETS:
             raise ConfigError(
-                f"eval.metrics: {name} uses the digit classifier, which exists for {', '.join(CLASSIFIER_DATASETS)}, "
-                f"not data={dataset}; use the Inception metrics (fid, kid, prdc)"
+                f"eval.metrics: {name} uses the digit classifier (or its Fashion-MNIST twin), which exists for "
+                f"{', '.join(CLASSIFIER_DATASETS)}, not data={dataset}; use the Inception metrics (fid, kid, prdc)"
             )
     if "classes" in metrics and dataset == "stacked_mnist":
         raise ConfigError("eval.metrics: use stacked_modes for data=stacked_mnist (classes scores one digit per image)")
@@ -81,8 +81,8 @@ def check_metrics(metrics: list[str], dataset: str) -> None:
 class ImageEvaluator:
     """Holds the real data's reference features per extractor (computed once, cached on disk) and scores samples.
 
-    `dataset` names the classifier to use (digits / mnist; stacked_mnist uses the MNIST one per channel),
-    `split` and `real` describe the reference set."""
+    `dataset` names the classifier to use (digits / mnist / fashion_mnist; stacked_mnist uses the MNIST one per
+    channel), `split` and `real` describe the reference set."""
 
     dataset: str
     split: str
