@@ -137,7 +137,7 @@ def write_samples(family: Any, sample_cfg: Any, run: Config, state: Any) -> Path
     out = Path(sample_cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_suffix(".png")
-    caption = f"{run.name} step {int(state.step)} {sample_cfg.mode} ψ={sample_cfg.truncation_psi:g}"
+    caption = f"{run.name} step {int(state.step)} {sample_cfg.mode} psi={sample_cfg.truncation_psi:g}"
     plots.save_image_grid(images, png, nrow=per_row, caption=caption)
     np.savez(out, samples=images, step=int(state.step), mode=sample_cfg.mode)
     print(f"wrote {out} ({len(images)} images, {sample_cfg.mode}, step {int(state.step)}) and {png}")
