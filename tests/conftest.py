@@ -55,6 +55,7 @@ def pytest_xdist_auto_num_workers(config) -> int:
 # order, so the long ones start first and the workers finish close together (longest-processing-time first).
 # A file not listed runs after these, in pytest's order; a stale list only costs balance.
 HEAVY_FILES_FIRST = (
+    "test_stylegan2_family.py",
     "test_experiments.py",
     "test_cyclegan_family.py",
     "test_faults.py",
@@ -69,6 +70,9 @@ HEAVY_FILES_FIRST = (
     "test_sweep.py",
     "test_cyclegan_step_parity.py",
     "test_cyclegan_nets.py",
+    "test_device_check.py",
+    "test_ada.py",
+    "test_fashion_classifier.py",
 )
 
 
