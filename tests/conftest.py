@@ -54,6 +54,25 @@ def pytest_xdist_auto_num_workers(config) -> int:
 # Test files in about descending CPU time (measured with two workers). Workers take whole files in collection
 # order, so the long ones start first and the workers finish close together (longest-processing-time first).
 # A file not listed runs after these, in pytest's order; a stale list only costs balance.
+class StopAtSecondChunk:
+    """Stands in for the signal handler (train.preemption.StopRequests) in the resume tests: a stop request once
+    the loop asks the second time, i.e. after its second chunk of steps, as a SIGTERM then would be seen."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    @property
+    def requested(self) -> str | None:
+        self.reads += 1
+        return "SIGTERM" if self.reads >= 2 else None
+
+
 HEAVY_FILES_FIRST = (
     "test_stylegan2_family.py",
     "test_experiments.py",

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import make_config, poisoned_sampler
+from conftest import StopAtSecondChunk, make_config, poisoned_sampler
 
 from gan_jax.api import load
 from gan_jax.data.images import to_uint8
@@ -69,25 +69,6 @@ def test_configs_compose_and_bad_pairs_are_one_line():
         build_family(cfg, build_source(cfg.data))
 
 
-class _StopAtSecondChunk:
-    """Stands in for the signal handler (train.preemption.StopRequests): a stop request once the loop asks the
-    second time, i.e. after the second 5-step chunk, as a SIGTERM at step 10 would be seen."""
-
-    def __init__(self) -> None:
-        self.reads = 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    @property
-    def requested(self) -> str | None:
-        self.reads += 1
-        return "SIGTERM" if self.reads >= 2 else None
-
-
 def test_resume_continues_pools_and_schedule_exactly(tmp_path, monkeypatch):
     """A run preempted at step 10 of 20 and resumed equals the uninterrupted run bit for bit: the loss curve,
     every network and optimizer, both image pools (full after two steps; swaps drawn from the step key) and
@@ -96,7 +77,7 @@ def test_resume_continues_pools_and_schedule_exactly(tmp_path, monkeypatch):
 
     cfg = make_config(*TINY, *RUN, "train.steps=20")
     straight = train(cfg, tmp_path / "straight")
-    monkeypatch.setattr(loop, "StopRequests", _StopAtSecondChunk)
+    monkeypatch.setattr(loop, "StopRequests", StopAtSecondChunk)
     stopped = train(cfg, tmp_path / "resumed")
     assert stopped["step"] == 10 and stopped["stopped_by"] == "SIGTERM"
     monkeypatch.undo()

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import make_config, poisoned_sampler
+from conftest import StopAtSecondChunk, make_config, poisoned_sampler
 
 from gan_jax.api import load
 from gan_jax.data.source import build_source
@@ -147,24 +147,6 @@ def test_phases_follow_the_reference_schedule_with_fast_convolutions():
     assert any(not np.array_equal(e, w) for e, w in zip(ema, params, strict=True))
 
 
-class _StopAtSecondChunk:
-    """A stop request once the loop asks the second time: after the second 4-step chunk (step 8)."""
-
-    def __init__(self) -> None:
-        self.reads = 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    @property
-    def requested(self) -> str | None:
-        self.reads += 1
-        return "SIGTERM" if self.reads >= 2 else None
-
-
 def test_resume_continues_p_counters_and_lazy_phases_exactly(tmp_path, monkeypatch):
     """8 + 8 steps equal 16 bit for bit: metrics, G, its EMA, w_avg, D, both Adams, ADA's p and its sign
     window, pl_mean and the image counter (the reference's resume resets p and kimg: its issues #81, #61)."""
@@ -172,7 +154,7 @@ def test_resume_continues_p_counters_and_lazy_phases_exactly(tmp_path, monkeypat
     ada = ("model.augment_p=0.3", "model.ada_kimg=1")  # p > 0 throughout, adapted by 0.008 every 2 steps
     cfg = make_config(*TINY, *RUN, *ada, "train.steps=16")
     train(cfg, tmp_path / "straight")
-    monkeypatch.setattr(loop, "StopRequests", _StopAtSecondChunk)
+    monkeypatch.setattr(loop, "StopRequests", StopAtSecondChunk)
     stopped = train(cfg, tmp_path / "resumed")
     assert stopped["step"] == 8 and stopped["stopped_by"] == "SIGTERM"
     monkeypatch.undo()

@@ -47,6 +47,12 @@ def mapped(family: Any, state: Any, z: Array, c: Array | None, psi: float, cutof
     return g.apply(variables, z, c, truncation_psi=psi, truncation_cutoff=cutoff, method=g.mapping)
 
 
+def seed_ws(family: Any, state: Any, sample_cfg: Any, c_fn: Any, seeds: list[int]) -> Array:
+    """The seeds' ws, truncated as the sample config says."""
+    z, c = seed_latents(family, seeds), c_fn(len(seeds))
+    return mapped(family, state, z, c, sample_cfg.truncation_psi, sample_cfg.truncation_cutoff)
+
+
 def synthesized(family: Any, state: Any, ws: Array, noise_mode: str, key: Array) -> np.ndarray:
     """uint8 images of G_ema's synthesis at ws, in batches of 64."""
     from gan_jax.data.images import to_uint8
@@ -62,9 +68,7 @@ def style_mixing_grid(family: Any, state: Any, sample_cfg: Any, c_fn: Any) -> tu
     """(rows + 1) x (cols + 1) tiles, row-major, a blank corner; returns the tiles and the row length."""
     rows, cols = list(sample_cfg.row_seeds), list(sample_cfg.col_seeds)
     styles = [s for s in (sample_cfg.col_styles or range(7)) if 0 <= s < family.num_ws]
-    psi, cutoff = sample_cfg.truncation_psi, sample_cfg.truncation_cutoff
-    w_rows = mapped(family, state, seed_latents(family, rows), c_fn(len(rows)), psi, cutoff)
-    w_cols = mapped(family, state, seed_latents(family, cols), c_fn(len(cols)), psi, cutoff)
+    w_rows, w_cols = (seed_ws(family, state, sample_cfg, c_fn, seeds) for seeds in (rows, cols))
     layer = np.zeros(family.num_ws, bool)
     layer[styles] = True
     mixed = jnp.where(layer[None, None, :, None], w_cols[None, :], w_rows[:, None])  # [rows, cols, num_ws, w]
@@ -87,14 +91,7 @@ def interpolation_strips(family: Any, state: Any, sample_cfg: Any, c_fn: Any) ->
     seeds, frames = list(sample_cfg.interp_seeds), sample_cfg.interp_frames
     if len(seeds) < 2 or frames < 2:
         raise ConfigError("mode=interpolation needs interp_seeds with at least 2 seeds and interp_frames >= 2")
-    ws = mapped(
-        family,
-        state,
-        seed_latents(family, seeds),
-        c_fn(len(seeds)),
-        sample_cfg.truncation_psi,
-        sample_cfg.truncation_cutoff,
-    )
+    ws = seed_ws(family, state, sample_cfg, c_fn, seeds)
     t = jnp.linspace(0.0, 1.0, frames)[None, :, None, None]
     strips = ws[:-1, None] + (ws[1:, None] - ws[:-1, None]) * t  # [pairs, frames, num_ws, w]
     images = synthesized(
@@ -105,14 +102,7 @@ def interpolation_strips(family: Any, state: Any, sample_cfg: Any, c_fn: Any) ->
 
 def plain_samples(family: Any, state: Any, sample_cfg: Any, c_fn: Any) -> tuple[np.ndarray, int | None]:
     seeds = list(range(sample_cfg.seed, sample_cfg.seed + sample_cfg.n))
-    ws = mapped(
-        family,
-        state,
-        seed_latents(family, seeds),
-        c_fn(len(seeds)),
-        sample_cfg.truncation_psi,
-        sample_cfg.truncation_cutoff,
-    )
+    ws = seed_ws(family, state, sample_cfg, c_fn, seeds)
     return synthesized(family, state, ws, sample_cfg.noise_mode, jax.random.PRNGKey(sample_cfg.seed)), None
 
 
