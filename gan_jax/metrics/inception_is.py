@@ -114,17 +114,8 @@ def state_dict_to_flax(state: dict[str, np.ndarray]) -> dict[tuple[str, ...], np
     if "fc.weight" not in fc:
         raise DataError("state dict has no fc.weight: the Inception Score needs the 1008-way softmax layer")
     flat[("logits", "kernel")] = fc["fc.weight"].T.astype(np.float32)
-    _check_shapes(flat)
+    features.check_param_shapes(flat, features.NUM_CLASSES, "state dict")
     return flat
-
-
-def _check_shapes(flat: dict[tuple[str, ...], np.ndarray]) -> None:
-    expected = features.expected_param_shapes(features.NUM_CLASSES)
-    got = {k: tuple(v.shape) for k, v in flat.items()}
-    if got != expected:
-        missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-        wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])
-        raise DataError(f"state dict does not map onto InceptionV3FID: missing {missing}, extra {extra}, shape {wrong}")
 
 
 def convert_state_dict(
